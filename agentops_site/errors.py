@@ -1,0 +1,75 @@
+"""One error shape for every API response: {"message": ..., "errors": {field path: [...]}}."""
+
+import logging
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(exceptions.APIException):
+    def __init__(self, message: str, *, status_code: int, errors: dict | None = None):
+        super().__init__(detail=message)
+        self.status_code = status_code
+        self.message = message
+        self.errors = errors or {}
+
+
+def error_body(message: str, errors: dict | None = None) -> dict:
+    return {"message": message, "errors": errors or {}}
+
+
+def flatten_errors(detail, path: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as {"a.b.0.c": ["..."]}."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            sub = key if not path else (path if key == "non_field_errors" else f"{path}.{key}")
+            for k, v in flatten_errors(value, sub).items():
+                flat.setdefault(k, []).extend(v)
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            flat.setdefault(path or "body", []).extend(str(item) for item in detail)
+        else:
+            for index, item in enumerate(detail):
+                sub = f"{path}.{index}" if path else str(index)
+                for k, v in flatten_errors(item, sub).items():
+                    flat.setdefault(k, []).extend(v)
+    else:
+        flat.setdefault(path or "body", []).append(str(detail))
+    return flat
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, ApiError):
+        return Response(error_body(exc.message, exc.errors), status=exc.status_code)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is away (restart, failover): tell the client to come back, never a 500.
+        logger.warning("database unavailable during %s: %s", context.get("view"), exc)
+        response = Response(
+            error_body("The database is temporarily unavailable; retry shortly."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    if isinstance(exc, DatabaseError):
+        logger.exception("database error")
+        return None
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = error_body("The request body is invalid.", flatten_errors(exc.detail))
+    elif isinstance(exc, exceptions.ParseError):
+        response.data = error_body(f"The request body is not valid JSON: {exc.detail}")
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        response.data = error_body("Send the body as JSON with Content-Type: application/json.")
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        response.data = error_body(str(detail))
+    return response

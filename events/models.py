@@ -1,0 +1,79 @@
+from django.db import models
+from django.db.models import Q
+
+from projects.models import Project
+from sessions.models import MONEY, Session
+
+
+class EventType(models.TextChoices):
+    LLM = "llms", "LLM call"
+    TOOL = "tools", "Tool call"
+    ACTION = "actions", "Action"
+    ERROR = "errors", "Error"
+    API = "apis", "API call"
+
+
+class CostSource(models.TextChoices):
+    SDK = "sdk", "Sent by the SDK"
+    PRICE_TABLE = "price_table", "Priced from the model price table"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Event(models.Model):
+    """One recorded event. `id` is chosen by the SDK and is the idempotency key.
+
+    Columns that pages filter or sum are promoted; the rest of the payload (params,
+    returns, prompt, completion, logs, details ...) stays whole in `payload`.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    event_type = models.CharField(max_length=10, choices=EventType.choices)
+    init_timestamp = models.DateTimeField()
+    end_timestamp = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    agent_id = models.UUIDField(null=True, blank=True)
+    # action_type, tool name or error_type, depending on event_type.
+    name = models.CharField(max_length=200, blank=True, default="")
+    model = models.CharField(max_length=200, blank=True, default="")
+    prompt_tokens = models.IntegerField(null=True, blank=True)
+    completion_tokens = models.IntegerField(null=True, blank=True)
+    cost = models.DecimalField(**MONEY, null=True, blank=True)
+    cost_source = models.CharField(
+        max_length=11, choices=CostSource.choices, default=CostSource.UNKNOWN
+    )
+    trigger_event_id = models.UUIDField(null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["init_timestamp"]
+        indexes = [
+            # Drill-down timeline and export: one session's events in time order.
+            models.Index(fields=["session", "init_timestamp"], name="event_session_time"),
+            # Overview and rollups: a project's events in a time range.
+            models.Index(fields=["project", "init_timestamp"], name="event_project_time"),
+            # Per-type charts and error views.
+            models.Index(
+                fields=["project", "event_type", "init_timestamp"], name="event_project_type_time"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(event_type__in=EventType.values), name="event_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=(Q(prompt_tokens__isnull=True) | Q(prompt_tokens__gte=0))
+                & (Q(completion_tokens__isnull=True) | Q(completion_tokens__gte=0)),
+                name="event_tokens_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(cost__isnull=True) | Q(cost__gte=0), name="event_cost_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(cost_source__in=CostSource.values), name="event_cost_source_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.id}"

@@ -1,0 +1,122 @@
+import uuid
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+
+from projects.models import Project
+
+MONEY = {"max_digits": 20, "decimal_places": 10}
+
+
+class EndState(models.TextChoices):
+    SUCCESS = "Success", "Success"
+    FAIL = "Fail", "Fail"
+    INDETERMINATE = "Indeterminate", "Indeterminate"
+
+
+class Tag(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="tag_unique_name_per_project")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Session(models.Model):
+    """One run of an agent program. `id` is chosen by the SDK.
+
+    The counters below are a cache of what the session's events say; events/ingest.py keeps
+    them equal by updating them in the same transaction that inserts the events, counting
+    only rows that were actually inserted.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sessions")
+    init_timestamp = models.DateTimeField()
+    end_timestamp = models.DateTimeField(null=True, blank=True)
+    end_state = models.CharField(max_length=13, choices=EndState.choices, null=True, blank=True)
+    end_state_reason = models.TextField(blank=True, default="")
+    tags = models.ManyToManyField(Tag, through="SessionTag", related_name="sessions", blank=True)
+    host_env = models.JSONField(null=True, blank=True)
+    video = models.URLField(max_length=2000, blank=True, default="")
+    sdk_version = models.CharField(max_length=50, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+
+    llm_count = models.PositiveIntegerField(default=0)
+    tool_count = models.PositiveIntegerField(default=0)
+    action_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    api_count = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(**MONEY, default=Decimal("0"))
+    cost_unknown_events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-init_timestamp"]
+        indexes = [
+            # Session list and overview: a project's sessions by start time.
+            models.Index(fields=["project", "-init_timestamp"], name="session_project_start"),
+            # The reaper: running sessions by last activity.
+            models.Index(
+                fields=["last_seen_at"],
+                name="session_running_last_seen",
+                condition=Q(end_state=None),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_state__isnull=True) | Q(end_state__in=EndState.values),
+                name="session_end_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(prompt_tokens__gte=0) & Q(completion_tokens__gte=0),
+                name="session_tokens_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+    @property
+    def event_count(self) -> int:
+        return (
+            self.llm_count + self.tool_count + self.action_count + self.error_count + self.api_count
+        )
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.end_timestamp is None:
+            return None
+        return max((self.end_timestamp - self.init_timestamp).total_seconds(), 0.0)
+
+
+class SessionTag(models.Model):
+    session = models.ForeignKey(Session, on_delete=models.CASCADE)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session", "tag"], name="sessiontag_unique")]
+        # Tag search goes from tag to sessions.
+        indexes = [models.Index(fields=["tag", "session"], name="sessiontag_tag_session")]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.tag_id}"
+
+
+class Agent(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name or str(self.id)

@@ -1,0 +1,62 @@
+import os
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from projects.keys import issue_key
+from projects.models import Membership, Project
+
+
+def pytest_configure(config):
+    # CI sets REQUIRE_POSTGRES=1: a suite that silently fell back to SQLite would prove nothing.
+    if os.environ.get("REQUIRE_POSTGRES") == "1" and not os.environ.get(
+        "DATABASE_URL", ""
+    ).startswith(("postgres://", "postgresql://")):
+        raise pytest.UsageError("REQUIRE_POSTGRES=1 but DATABASE_URL is not a postgres:// URL")
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def alice(db):
+    return get_user_model().objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(db):
+    return get_user_model().objects.create_user("bob", password="bob-password-1")
+
+
+@pytest.fixture
+def charlie(db):
+    return get_user_model().objects.create_user("charlie", password="charlie-password-1")
+
+
+@pytest.fixture
+def project(db, alice, bob):
+    """Alice owns it, Bob is a member, Charlie has no access."""
+    p = Project.objects.create(name="Alpha")
+    Membership.objects.create(project=p, user=alice, role=Membership.Role.OWNER)
+    Membership.objects.create(project=p, user=bob, role=Membership.Role.MEMBER)
+    return p
+
+
+@pytest.fixture
+def other_project(db, charlie):
+    p = Project.objects.create(name="Beta")
+    Membership.objects.create(project=p, user=charlie, role=Membership.Role.OWNER)
+    return p
+
+
+@pytest.fixture
+def api_key(project, alice):
+    return issue_key(project=project, label="test", created_by=alice).raw
+
+
+@pytest.fixture
+def other_api_key(other_project, charlie):
+    return issue_key(project=other_project, label="test", created_by=charlie).raw

@@ -1,0 +1,79 @@
+"""Settings come from the environment, strictly: a bad value names its variable at start-up."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = "import django; django.setup(); from django.conf import settings; print(repr({expr}))"
+
+
+def start(expr: str = "settings.DEBUG", **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    return subprocess.run(
+        [sys.executable, "-c", PROBE.format(expr=expr)],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "agentops_site.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DJANGO_DEBUG", "maybe"),
+        ("DJANGO_DEBUG", "flase"),
+        ("DATABASE_URL", "mysql://root@localhost/x"),
+        ("DATABASE_URL", "not a url"),
+        ("DATABASE_URL", "postgres:///no-host"),
+        ("CELERY_BROKER_URL", "localhost:6379"),
+        ("SESSION_INACTIVITY_TIMEOUT", "half an hour"),
+        ("SESSION_INACTIVITY_TIMEOUT", "0"),
+        ("DATA_RETENTION_DAYS", "-3"),
+    ],
+)
+def test_a_malformed_value_stops_start_up_naming_the_variable(variable, value):
+    result = start(**{variable: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert variable in result.stderr
+
+
+def test_production_refuses_the_development_secret_key():
+    result = start(DJANGO_DEBUG="0")
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("0", "False"), ("false", "False"), ("1", "True"), ("yes", "True")]
+)
+def test_debug_reads_booleans(value, expected):
+    result = start(DJANGO_DEBUG=value, SECRET_KEY="x" * 50)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_defaults_are_sqlite_and_in_process_celery():
+    result = start(
+        "(settings.DATABASES['default']['ENGINE'], settings.CELERY_TASK_ALWAYS_EAGER, "
+        "settings.SESSION_INACTIVITY_TIMEOUT, settings.DATA_RETENTION_DAYS)"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "('django.db.backends.sqlite3', True, 1800, 0)"
+
+
+def test_postgres_and_a_broker_come_from_the_environment():
+    result = start(
+        "(settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['NAME'], "
+        "settings.CELERY_TASK_ALWAYS_EAGER)",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/agentops",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "('django.db.backends.postgresql', 'agentops', False)"
