@@ -88,6 +88,8 @@ def _database_config(url: str) -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         }
+        # A file, not :memory:, so live-server tests see the same data from every thread.
+        config["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
     else:
         config.setdefault("OPTIONS", {})["connect_timeout"] = 5
     return config
