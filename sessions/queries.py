@@ -1,0 +1,274 @@
+"""Read-side selectors for sessions: the filters shared by the dashboard list and GET /v2/sessions,
+and the keyset pagination the dashboard list uses.
+
+Everything here reads the cached totals on Session; nothing aggregates events per row.
+"""
+
+import base64
+import binascii
+import contextlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+import orjson
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+
+from events.models import Event, EventType
+from projects.models import Project
+from sessions.models import EndState, Session, SessionTag, Tag
+
+END_STATE_FILTERS = (*EndState.values, "running")
+
+
+@dataclass(frozen=True)
+class SessionFilters:
+    tags: tuple[str, ...] = ()
+    tag_mode: Literal["any", "all"] = "all"
+    # Success | Fail | Indeterminate | "running" (no end state yet).
+    end_state: str | None = None
+    since: datetime | None = None  # inclusive, on init_timestamp
+    until: datetime | None = None  # exclusive, on init_timestamp
+    has_errors: bool | None = None
+    model: str | None = None
+    # A session id (whole UUID) or words of the end-state reason.
+    text: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self == SessionFilters(tag_mode=self.tag_mode)
+
+
+def _project_id(project: Project | uuid.UUID | str):
+    return project.pk if isinstance(project, Project) else project
+
+
+def filter_sessions(*, project: Project | uuid.UUID | str, filters: SessionFilters) -> QuerySet:
+    """The project's sessions matching `filters`, newest first (-init_timestamp, -id), tags
+    prefetched. Tag and model conditions are EXISTS subqueries so no row is duplicated and the
+    (project, -init_timestamp) index still drives the scan."""
+    project_id = _project_id(project)
+    qs = Session.objects.filter(project_id=project_id)
+
+    tags = tuple(dict.fromkeys(t for t in filters.tags if t))
+    if tags:
+        if filters.tag_mode == "any":
+            qs = qs.filter(
+                Exists(
+                    SessionTag.objects.filter(
+                        session_id=OuterRef("pk"),
+                        tag__project_id=project_id,
+                        tag__name__in=tags,
+                    )
+                )
+            )
+        else:
+            for name in tags:
+                qs = qs.filter(
+                    Exists(
+                        SessionTag.objects.filter(
+                            session_id=OuterRef("pk"), tag__project_id=project_id, tag__name=name
+                        )
+                    )
+                )
+
+    if filters.end_state == "running":
+        qs = qs.filter(end_state__isnull=True)
+    elif filters.end_state:
+        qs = qs.filter(end_state=filters.end_state)
+
+    if filters.since is not None:
+        qs = qs.filter(init_timestamp__gte=filters.since)
+    if filters.until is not None:
+        qs = qs.filter(init_timestamp__lt=filters.until)
+
+    if filters.has_errors is True:
+        qs = qs.filter(error_count__gt=0)
+    elif filters.has_errors is False:
+        qs = qs.filter(error_count=0)
+
+    if filters.model:
+        # Through the (session, init_timestamp) index: one probe per candidate session.
+        qs = qs.filter(
+            Exists(
+                Event.objects.filter(
+                    session_id=OuterRef("pk"), event_type=EventType.LLM, model=filters.model
+                )
+            )
+        )
+
+    text = (filters.text or "").strip()
+    if text:
+        condition = Q(end_state_reason__icontains=text)
+        with contextlib.suppress(ValueError):
+            condition |= Q(id=uuid.UUID(text))
+        qs = qs.filter(condition)
+
+    # prefetch: one query for the tags of all rows of a page.
+    return qs.order_by("-init_timestamp", "-id").prefetch_related("tags")
+
+
+# --- Sorting and keyset pagination ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SortOption:
+    key: str
+    label: str
+    # Expression annotated as "sort_value" (None: the column itself).
+    column: str
+    descending: bool
+
+
+SORTS: dict[str, SortOption] = {
+    s.key: s
+    for s in (
+        SortOption("newest", "Newest first", "init_timestamp", True),
+        SortOption("oldest", "Oldest first", "init_timestamp", False),
+        SortOption("cost", "Highest cost", "cost", True),
+        SortOption("tokens", "Most tokens", "total_tokens", True),
+        SortOption("errors", "Most errors", "error_count", True),
+        SortOption("events", "Most events", "total_events", True),
+    )
+}
+DEFAULT_SORT = "newest"
+COUNT_CAP = 10_000
+
+
+def _annotate_sort(qs: QuerySet, sort: SortOption) -> QuerySet:
+    if sort.column == "total_tokens":
+        qs = qs.annotate(total_tokens=F("prompt_tokens") + F("completion_tokens"))
+    elif sort.column == "total_events":
+        qs = qs.annotate(
+            total_events=F("llm_count")
+            + F("tool_count")
+            + F("action_count")
+            + F("error_count")
+            + F("api_count")
+        )
+    return qs
+
+
+def _sort_value(session: Session, sort: SortOption):
+    value = getattr(session, sort.column)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _parse_sort_value(raw, sort: SortOption):
+    if sort.column == "init_timestamp":
+        return datetime.fromisoformat(raw)
+    if sort.column == "cost":
+        return Decimal(raw)
+    if not isinstance(raw, int):
+        raise ValueError("not an integer")
+    return raw
+
+
+def encode_cursor(session: Session, sort: SortOption) -> str:
+    raw = orjson.dumps([_sort_value(session, sort), str(session.id)])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: SortOption):
+    """(sort value, session id), or None for a cursor this code did not make."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value, sid = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        return _parse_sort_value(value, sort), uuid.UUID(sid)
+    except (ValueError, TypeError, binascii.Error, InvalidOperation, orjson.JSONDecodeError):
+        return None
+
+
+@dataclass
+class SessionPage:
+    sessions: list[Session]
+    next_cursor: str | None  # older / further down
+    prev_cursor: str | None  # back towards the top; None on the first page
+    count: int  # capped at COUNT_CAP + 1
+    count_capped: bool
+    sort: SortOption = field(default_factory=lambda: SORTS[DEFAULT_SORT])
+
+
+def session_page(
+    *,
+    project,
+    filters: SessionFilters,
+    sort: str = DEFAULT_SORT,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+) -> SessionPage:
+    """One page of the filtered list in keyset order on (sort column, id): the page costs the
+    same at row 100,000 as at row 1. The total is counted up to COUNT_CAP only."""
+    option = SORTS.get(sort, SORTS[DEFAULT_SORT])
+    base = _annotate_sort(filter_sessions(project=project, filters=filters), option)
+    col, desc = option.column, option.descending
+    forward = [f"-{col}", "-id"] if desc else [col, "id"]
+    backward = [col, "id"] if desc else [f"-{col}", "-id"]
+
+    def beyond(value, sid, towards_end: bool):
+        # "Further down the list" is smaller values for a descending sort.
+        smaller = desc == towards_end
+        op = "lt" if smaller else "gt"
+        return Q(**{f"{col}__{op}": value}) | Q(**{col: value, f"id__{op}": sid})
+
+    qs = base.order_by(*forward)
+    cursor = decode_cursor(after, option) if after else None
+    back = decode_cursor(before, option) if before and not cursor else None
+    if back is not None:
+        rows = list(base.filter(beyond(*back, towards_end=False)).order_by(*backward)[: limit + 1])
+        has_more_before = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        has_more_after = True
+    else:
+        if cursor is not None:
+            qs = qs.filter(beyond(*cursor, towards_end=True))
+        rows = list(qs[: limit + 1])
+        has_more_after = len(rows) > limit
+        rows = rows[:limit]
+        has_more_before = cursor is not None
+
+    count = base.order_by().values("pk")[: COUNT_CAP + 1].count()
+    return SessionPage(
+        sessions=rows,
+        next_cursor=encode_cursor(rows[-1], option) if rows and has_more_after else None,
+        prev_cursor=encode_cursor(rows[0], option) if rows and has_more_before else None,
+        count=min(count, COUNT_CAP),
+        count_capped=count > COUNT_CAP,
+        sort=option,
+    )
+
+
+# --- Tags -----------------------------------------------------------------------------------
+
+
+def tags_with_counts(*, project) -> QuerySet:
+    """Every tag of the project with `session_count`, most used first (one query)."""
+    return (
+        Tag.objects.filter(project_id=_project_id(project))
+        .annotate(session_count=Count("sessiontag"))
+        .order_by("-session_count", "name")
+    )
+
+
+def llm_models(*, project, recent_since: datetime, limit: int = 200) -> list[str]:
+    """Models seen in the project's LLM calls, for the list's model filter: past days from the
+    per-model rollups (a small table), the days the rollups may not cover yet live."""
+    project_id = _project_id(project)
+    from analytics.models import ModelDailyRollup
+
+    rolled = ModelDailyRollup.objects.filter(project_id=project_id).values_list("model", flat=True)
+    recent = (
+        Event.objects.filter(
+            project_id=project_id, event_type=EventType.LLM, init_timestamp__gte=recent_since
+        )
+        .exclude(model="")
+        .values_list("model", flat=True)
+    )
+    return sorted(set(rolled.distinct()) | set(recent.distinct()))[:limit]
