@@ -1,5 +1,6 @@
 """Every setting comes from the environment; see the settings table in README.md."""
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -32,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "projects",
     "sessions.apps.AgentSessionsConfig",
     "events",
@@ -88,8 +90,9 @@ def _database_config(url: str) -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         }
-        # A file, not :memory:, so live-server tests see the same data from every thread.
-        config["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+        # A file, not :memory:, so live-server tests and worker subprocesses see the same data;
+        # one per test process, so concurrent runs on one checkout do not share it.
+        config["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}
     else:
         config.setdefault("OPTIONS", {})["connect_timeout"] = 5
     return config
@@ -179,6 +182,14 @@ CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers a message a killed worker never acknowledged after this many seconds; it must
+# exceed the longest task time limit (analytics.purge_old_data: 3300 s).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    "socket_connect_timeout": 5,
+}
+# Lets several deployments (or test runs) share one Redis without taking each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE = {
     "expire-silent-sessions": {"task": "analytics.expire_sessions", "schedule": 60.0},
     "rollup-catch-up": {"task": "analytics.rollup_recent", "schedule": 15 * 60.0},
@@ -202,6 +213,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The AgentOps v2 ingestion protocol, session stats and export.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's JavaScript is served by us, not a CDN: self-hosted means offline too.
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # --- Logging: everything to stdout ----------------------------------------------------------

@@ -1,0 +1,143 @@
+"""Session stats and the streamed export, in AgentOps' shapes."""
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import orjson
+
+from events.models import Event
+from sessions.models import Session
+
+EXPORT_SECTIONS = ("actions", "llms", "tools", "errors", "apis")
+EXPORT_CHUNK = 2000
+
+
+def money(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
+
+
+def iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def session_stats(session: Session) -> dict:
+    return {
+        "session_id": str(session.id),
+        "init_timestamp": iso(session.init_timestamp),
+        "end_timestamp": iso(session.end_timestamp),
+        "end_state": session.end_state,
+        "duration_seconds": session.duration_seconds,
+        "events": session.event_count,
+        "llms": session.llm_count,
+        "tools": session.tool_count,
+        "actions": session.action_count,
+        "errors": session.error_count,
+        "apis": session.api_count,
+        "prompt_tokens": session.prompt_tokens,
+        "completion_tokens": session.completion_tokens,
+        "total_tokens": session.prompt_tokens + session.completion_tokens,
+        "cost": money(session.cost),
+        "cost_unknown_events": session.cost_unknown_events,
+    }
+
+
+def session_fields(session: Session, tags: list[str]) -> dict:
+    return {
+        "session_id": str(session.id),
+        "project_id": str(session.project_id),
+        "init_timestamp": iso(session.init_timestamp),
+        "end_timestamp": iso(session.end_timestamp),
+        "end_state": session.end_state,
+        "end_state_reason": session.end_state_reason or None,
+        "tags": tags,
+        "host_env": session.host_env,
+        "video": session.video or None,
+        "sdk_version": session.sdk_version or None,
+    }
+
+
+def wrap_message_content(value) -> dict | None:
+    """AgentOps' prompt/completion shape: chatml messages or a plain string."""
+    if value is None:
+        return None
+    if isinstance(value, dict) and value.get("type") in ("chatml", "string"):
+        return value
+    if isinstance(value, str):
+        return {"type": "string", "string": value}
+    if isinstance(value, list):
+        return {"type": "chatml", "messages": value}
+    if isinstance(value, dict) and "messages" in value:
+        return {"type": "chatml", "messages": value["messages"]}
+    if isinstance(value, dict):
+        return {"type": "chatml", "messages": [value]}
+    return {"type": "string", "string": str(value)}
+
+
+def event_row(event: Event) -> dict:
+    """One export row: the payload whole, plus the promoted columns in AgentOps' names."""
+    row = dict(event.payload)
+    row.update(
+        id=str(event.id),
+        event_type=event.event_type,
+        init_timestamp=iso(event.init_timestamp),
+        end_timestamp=iso(event.end_timestamp),
+        agent_id=str(event.agent_id) if event.agent_id else None,
+    )
+    if event.event_type == "llms":
+        row.update(
+            model=event.model or None,
+            prompt=wrap_message_content(row.get("prompt")),
+            completion=wrap_message_content(row.get("completion")),
+            prompt_tokens=event.prompt_tokens,
+            completion_tokens=event.completion_tokens,
+            cost=money(event.cost),
+            cost_source=event.cost_source,
+        )
+    elif event.event_type == "tools":
+        row["name"] = event.name or None
+    elif event.event_type == "actions":
+        row["action_type"] = event.name or None
+    elif event.event_type == "errors":
+        row.update(
+            error_type=event.name or None,
+            code=row.get("code"),
+            details=row.get("details"),
+            logs=row.get("logs"),
+            trigger_event_id=str(event.trigger_event_id) if event.trigger_event_id else None,
+            trigger_event_type=row.get("trigger_event_type"),
+            timestamp=iso(event.init_timestamp),
+        )
+    if event.cost is not None and event.event_type != "llms":
+        row["cost"] = money(event.cost)
+    return row
+
+
+def stream_export(session: Session, tags: list[str]) -> Iterator[bytes]:
+    """The export document, produced section by section so memory stays flat at any size."""
+    yield b'{"session":' + orjson.dumps(session_fields(session, tags))
+    yield b',"stats":' + orjson.dumps(session_stats(session))
+    for section in EXPORT_SECTIONS:
+        yield b',"' + section.encode() + b'":['
+        events = (
+            Event.objects.filter(session_id=session.id, event_type=section)
+            .order_by("init_timestamp", "id")
+            .iterator(chunk_size=EXPORT_CHUNK)
+        )
+        yield from _comma_joined(orjson.dumps(event_row(e)) for e in events)
+        yield b"]"
+    yield b"}"
+
+
+def _comma_joined(items, per_chunk: int = 500) -> Iterator[bytes]:
+    buffer: list[bytes] = []
+    separator = b""
+    for item in items:
+        buffer.append(item)
+        if len(buffer) >= per_chunk:
+            yield separator + b",".join(buffer)
+            separator, buffer = b",", []
+    if buffer:
+        yield separator + b",".join(buffer)

@@ -1,0 +1,229 @@
+"""Event ingestion: validate each event, price it, insert the batch, keep session totals exact.
+
+The totals on Session are updated from the rows the database actually inserted, in the same
+transaction, so a resent batch, a duplicate id or several writers at once never skew them.
+On Postgres the insert and the totals update are one statement (one round trip per batch).
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from analytics.pricing import price_llm_call
+from analytics.scheduling import schedule_rollups
+from events.models import CostSource, Event
+from events.validation import EventRow, validate_event
+from sessions.models import Session
+from sessions.services import SessionNotAvailable
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    days: set[date] = field(default_factory=set)
+
+    def as_response(self) -> dict:
+        return {
+            "status": "success",
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+        }
+
+
+def cost_of(row: EventRow) -> tuple:
+    """(cost, cost_source): the SDK's own cost, else the price table's, else unknown."""
+    if row.cost is not None:
+        return row.cost, CostSource.SDK
+    if row.event_type == "llms":
+        priced = price_llm_call(row.model, row.prompt_tokens, row.completion_tokens)
+        if priced is not None:
+            return priced, CostSource.PRICE_TABLE
+    return None, CostSource.UNKNOWN
+
+
+def prepare_batch(
+    raw_events: list, *, session_id: uuid.UUID
+) -> tuple[list[EventRow], IngestResult]:
+    """Valid, priced rows (first of each id) and the result with every rejection explained."""
+    result = IngestResult()
+    rows: list[EventRow] = []
+    seen: set[uuid.UUID] = set()
+    for index, raw in enumerate(raw_events):
+        row, errors = validate_event(raw, session_id=session_id)
+        if row is None:
+            raw_id = raw.get("id") if isinstance(raw, dict) else None
+            result.rejected.append(
+                {
+                    "index": index,
+                    "id": raw_id if isinstance(raw_id, str) else None,
+                    "errors": errors,
+                }
+            )
+            continue
+        if row.id in seen:
+            result.duplicates += 1
+            continue
+        seen.add(row.id)
+        row.cost, row.cost_source = cost_of(row)
+        rows.append(row)
+    return rows, result
+
+
+def ingest_events(
+    *, session_id: uuid.UUID, project_id: uuid.UUID, raw_events: list
+) -> IngestResult:
+    rows, result = prepare_batch(raw_events, session_id=session_id)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            if rows:
+                insert = _insert_postgres if connection.vendor == "postgresql" else _insert_portable
+                inserted = insert(rows, session_id=session_id, project_id=project_id, now=now)
+            else:
+                inserted = 0
+                if not Session.objects.filter(id=session_id, project_id=project_id).update(
+                    last_seen_at=now
+                ):
+                    raise SessionNotAvailable
+            result.accepted = inserted
+            result.duplicates += len(rows) - inserted
+            if inserted:
+                result.days = {r.init_timestamp.date() for r in rows}
+                schedule_rollups(project_id, result.days)
+    except IntegrityError as exc:
+        # The only foreign key a valid row can break is its session's: it was deleted meanwhile.
+        raise SessionNotAvailable from exc
+    return result
+
+
+_COLUMNS = (
+    "id, session_id, project_id, event_type, init_timestamp, end_timestamp, received_at, agent_id, "
+    "name, model, prompt_tokens, completion_tokens, cost, cost_source, trigger_event_id, payload"
+)
+_ROW_PLACEHOLDERS = "(" + ", ".join(["%s"] * 16) + ")"
+_PG_SQL = f"""
+WITH incoming ({_COLUMNS}) AS (VALUES {{values}}),
+ins AS (
+    INSERT INTO events_event ({_COLUMNS})
+    SELECT id::uuid, session_id::uuid, project_id::uuid, event_type, init_timestamp::timestamptz,
+           end_timestamp::timestamptz, received_at::timestamptz, agent_id::uuid, name, model,
+           prompt_tokens::integer, completion_tokens::integer, cost::numeric, cost_source,
+           trigger_event_id::uuid, payload::jsonb
+    FROM incoming
+    ON CONFLICT (id) DO NOTHING
+    RETURNING event_type, prompt_tokens, completion_tokens, cost
+),
+agg AS (
+    SELECT count(*) AS n,
+           count(*) FILTER (WHERE event_type = 'llms') AS llms,
+           count(*) FILTER (WHERE event_type = 'tools') AS tools,
+           count(*) FILTER (WHERE event_type = 'actions') AS actions,
+           count(*) FILTER (WHERE event_type = 'errors') AS errors,
+           count(*) FILTER (WHERE event_type = 'apis') AS apis,
+           count(*) FILTER (WHERE event_type = 'llms' AND cost IS NULL) AS unknown,
+           coalesce(sum(prompt_tokens), 0) AS pt,
+           coalesce(sum(completion_tokens), 0) AS ct,
+           coalesce(sum(cost), 0) AS cost
+    FROM ins
+)
+UPDATE agent_sessions_session AS s SET
+    llm_count = s.llm_count + agg.llms,
+    tool_count = s.tool_count + agg.tools,
+    action_count = s.action_count + agg.actions,
+    error_count = s.error_count + agg.errors,
+    api_count = s.api_count + agg.apis,
+    cost_unknown_events = s.cost_unknown_events + agg.unknown,
+    prompt_tokens = s.prompt_tokens + agg.pt,
+    completion_tokens = s.completion_tokens + agg.ct,
+    cost = s.cost + agg.cost,
+    last_seen_at = %s
+FROM agg
+WHERE s.id = %s AND s.project_id = %s
+RETURNING agg.n
+"""
+
+
+def _insert_postgres(rows: list[EventRow], *, session_id, project_id, now: datetime) -> int:
+    params: list = []
+    for r in rows:
+        params += (
+            r.id, session_id, project_id, r.event_type, r.init_timestamp, r.end_timestamp, now,
+            r.agent_id, r.name, r.model, r.prompt_tokens, r.completion_tokens, r.cost,
+            r.cost_source, r.trigger_event_id, r.payload_json,
+        )  # fmt: skip
+    params += (now, session_id, project_id)
+    sql = _PG_SQL.format(values=", ".join([_ROW_PLACEHOLDERS] * len(rows)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    if found is None:
+        raise SessionNotAvailable
+    return found[0]
+
+
+def _insert_portable(rows: list[EventRow], *, session_id, project_id, now: datetime) -> int:
+    """SQLite: writers are serialised (IMMEDIATE transactions), so look-then-insert is safe."""
+    session = Session.objects.select_for_update().filter(id=session_id, project_id=project_id)
+    if not session.exists():
+        raise SessionNotAvailable
+    existing = set(Event.objects.filter(id__in=[r.id for r in rows]).values_list("id", flat=True))
+    new = [r for r in rows if r.id not in existing]
+    Event.objects.bulk_create(
+        [
+            Event(
+                id=r.id,
+                session_id=session_id,
+                project_id=project_id,
+                event_type=r.event_type,
+                init_timestamp=r.init_timestamp,
+                end_timestamp=r.end_timestamp,
+                received_at=now,
+                agent_id=r.agent_id,
+                name=r.name,
+                model=r.model,
+                prompt_tokens=r.prompt_tokens,
+                completion_tokens=r.completion_tokens,
+                cost=r.cost,
+                cost_source=r.cost_source,
+                trigger_event_id=r.trigger_event_id,
+                payload=r.payload,
+            )
+            for r in new
+        ],
+        batch_size=500,
+    )
+    totals = _totals(new)
+    session.update(
+        last_seen_at=now, **{name: F(name) + value for name, value in totals.items() if value}
+    )
+    return len(new)
+
+
+_COUNTER_OF_TYPE = {
+    "llms": "llm_count",
+    "tools": "tool_count",
+    "actions": "action_count",
+    "errors": "error_count",
+    "apis": "api_count",
+}
+
+
+def _totals(rows: list[EventRow]) -> dict:
+    totals = dict.fromkeys(_COUNTER_OF_TYPE.values(), 0)
+    totals.update(prompt_tokens=0, completion_tokens=0, cost=0, cost_unknown_events=0)
+    for r in rows:
+        totals[_COUNTER_OF_TYPE[r.event_type]] += 1
+        totals["prompt_tokens"] += r.prompt_tokens or 0
+        totals["completion_tokens"] += r.completion_tokens or 0
+        if r.cost is not None:
+            totals["cost"] += r.cost
+        elif r.event_type == "llms":
+            totals["cost_unknown_events"] += 1
+    return totals

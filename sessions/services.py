@@ -1,0 +1,131 @@
+"""Writes to sessions: start or join, update (end state, tags, video), agents."""
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from analytics.scheduling import schedule_rollups
+from projects.models import ApiKey
+from sessions.models import Agent, Session, SessionTag, Tag
+
+logger = logging.getLogger(__name__)
+
+
+class SessionNotAvailable(Exception):
+    """The id names no session this key may use. Deliberately says no more than that: the same id
+    in another project is refused exactly like an id that does not exist."""
+
+
+def sdk_version_of(host_env: dict | None) -> str:
+    sdk = (host_env or {}).get("SDK")
+    version = sdk.get("AgentOps SDK Version") if isinstance(sdk, dict) else None
+    return str(version)[:50] if version else ""
+
+
+def start_or_join_session(*, api_key: ApiKey, fields: dict) -> tuple[Session, bool]:
+    """Create the session, or join it when the id already exists in the key's project.
+
+    Several processes of one run (inherited sessions) may call this with the same id in any
+    order and at the same time; whichever insert loses the race joins the winner's row.
+    """
+    session_id: uuid.UUID = fields["session_id"]
+    now = timezone.now()
+    tags = fields.get("tags") or []
+    try:
+        with transaction.atomic():
+            session = Session.objects.create(
+                id=session_id,
+                project_id=api_key.project_id,
+                init_timestamp=fields.get("init_timestamp") or now,
+                host_env=fields.get("host_env"),
+                sdk_version=sdk_version_of(fields.get("host_env")),
+                last_seen_at=now,
+            )
+            set_session_tags(session, tags, replace=True)
+            schedule_rollups(session.project_id, [session.init_timestamp.date()])
+        return session, True
+    except IntegrityError:
+        pass
+    with transaction.atomic():
+        session = (
+            Session.objects.select_for_update()
+            .filter(id=session_id, project_id=api_key.project_id)
+            .first()
+        )
+        if session is None:
+            raise SessionNotAvailable
+        Session.objects.filter(pk=session.pk).update(last_seen_at=now)
+        # A joining process brings its own default tags: they add to the session's.
+        set_session_tags(session, tags, replace=False)
+    return session, False
+
+
+def get_session_for_key(*, api_key: ApiKey, session_id: uuid.UUID) -> Session:
+    session = Session.objects.filter(id=session_id, project_id=api_key.project_id).first()
+    if session is None:
+        raise SessionNotAvailable
+    return session
+
+
+def update_session(*, session_id: uuid.UUID, project_id: uuid.UUID, fields: dict) -> Session:
+    """Apply what the SDK sends: tags replace; the end state applies only with an end time.
+
+    The official SDK posts end_state "Indeterminate" with no end time on every tag change of a
+    running session; only end_session() adds end_timestamp.
+    """
+    with transaction.atomic():
+        session = (
+            Session.objects.select_for_update().filter(id=session_id, project_id=project_id).first()
+        )
+        if session is None:
+            raise SessionNotAvailable
+        changed = ["last_seen_at"]
+        session.last_seen_at = timezone.now()
+        end_timestamp: datetime | None = fields.get("end_timestamp")
+        if end_timestamp is not None:
+            session.end_timestamp = max(end_timestamp, session.init_timestamp)
+            session.end_state = fields.get("end_state") or "Indeterminate"
+            session.end_state_reason = fields.get("end_state_reason") or ""
+            changed += ["end_timestamp", "end_state", "end_state_reason"]
+            schedule_rollups(session.project_id, [session.init_timestamp.date()])
+        if fields.get("video"):
+            session.video = fields["video"]
+            changed.append("video")
+        if "tags" in fields:
+            set_session_tags(session, fields["tags"], replace=True)
+        session.save(update_fields=changed)
+    return session
+
+
+def set_session_tags(session: Session, names: Iterable[str], *, replace: bool) -> None:
+    """Link the session to these per-project tags (one Tag row per name per project)."""
+    names = list(dict.fromkeys(names))
+    if replace:
+        SessionTag.objects.filter(session=session).exclude(tag__name__in=names).delete()
+    if not names:
+        return
+    Tag.objects.bulk_create(
+        [Tag(project_id=session.project_id, name=n) for n in names], ignore_conflicts=True
+    )
+    tag_ids = Tag.objects.filter(project_id=session.project_id, name__in=names).values_list(
+        "id", flat=True
+    )
+    SessionTag.objects.bulk_create(
+        [SessionTag(session=session, tag_id=t) for t in tag_ids], ignore_conflicts=True
+    )
+
+
+def register_agent(*, session_id: uuid.UUID, project_id: uuid.UUID, agent_id: uuid.UUID, name: str):
+    """Idempotent: a resent agent keeps its first row; a newer name replaces an empty one."""
+    if not Session.objects.filter(id=session_id, project_id=project_id).exists():
+        raise SessionNotAvailable
+    Agent.objects.bulk_create(
+        [Agent(id=agent_id, session_id=session_id, name=name)], ignore_conflicts=True
+    )
+    if name:
+        Agent.objects.filter(id=agent_id, session_id=session_id, name="").update(name=name)
+    Session.objects.filter(id=session_id).update(last_seen_at=timezone.now())
