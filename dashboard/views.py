@@ -1,8 +1,472 @@
+"""Dashboard pages. Each view: permission helper, one selector call, one context, render.
+
+Every page makes a fixed number of queries whatever the page size (pinned in
+tests/test_dashboard_queries.py)."""
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.db.models import Q
+from django.http import (
+    Http404,
+    HttpRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from dashboard import exports, figures, payloads
+from dashboard.forms import (
+    EventFilterForm,
+    KeyCreateForm,
+    MemberAddForm,
+    ProjectNameForm,
+    RangeForm,
+    SessionFilterForm,
+)
+from dashboard.overview import build_overview, parse_range
+from dashboard.permissions import get_project_for_user
+from events.export import stream_export
+from events.models import Event, EventType
+from projects import services
+from projects.keys import issue_key, revoke_key
+from projects.models import ApiKey, Membership
+from sessions.models import Session
+from sessions.queries import (
+    SORTS,
+    filter_sessions,
+    llm_models,
+    session_page,
+    tags_with_counts,
+)
+
+SESSIONS_PER_PAGE = 50
+EVENTS_PER_PAGE = 50
+# A waterfall beyond this many events shows the first ones and says so.
+WATERFALL_MAX_EVENTS = 50_000
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".ogg", ".ogv", ".mov", ".m4v")
+
+
+def _base_context(request: HttpRequest, project, membership, section: str) -> dict:
+    return {
+        "project": project,
+        "membership": membership,
+        "is_owner": membership.role == Membership.Role.OWNER,
+        "section": section,
+        # The header's project switcher.
+        "user_projects": list(request.user.projects.order_by("name").values("name", "slug")),
+    }
 
 
 @login_required
 def home(request):
-    projects = request.user.projects.order_by("name")
-    return render(request, "dashboard/home.html", {"projects": projects})
+    projects = list(request.user.projects.order_by("name"))
+    if len(projects) >= 1 and "all" not in request.GET:
+        return redirect("dashboard:overview", slug=projects[0].slug)
+    return render(
+        request,
+        "dashboard/home.html",
+        {
+            "projects": projects,
+            "user_projects": [{"name": p.name, "slug": p.slug} for p in projects],
+        },
+    )
+
+
+@login_required
+@require_GET
+def switch_project(request):
+    slug = request.GET.get("project", "")
+    project, _ = get_project_for_user(request, slug)
+    return redirect("dashboard:overview", slug=project.slug)
+
+
+@login_required
+def project_create(request):
+    form = ProjectNameForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        project = services.create_project(name=form.cleaned_data["name"], owner=request.user)
+        messages.success(request, f"Created {project.name}. Create an API key to start sending.")
+        return redirect("dashboard:settings", slug=project.slug)
+    user_projects = list(request.user.projects.order_by("name").values("name", "slug"))
+    return render(
+        request, "dashboard/project_new.html", {"form": form, "user_projects": user_projects}
+    )
+
+
+# --- Overview -------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def overview(request, slug):
+    project, membership = get_project_for_user(request, slug)
+    form = RangeForm(request.GET)
+    data = form.cleaned_data if form.is_valid() else {}
+    now = timezone.now()
+    time_range = parse_range(data.get("range"), data.get("start"), data.get("end"), now=now)
+    context = _base_context(request, project, membership, "overview")
+    has_sessions = Session.objects.filter(project=project).exists()
+    context.update(
+        form=form,
+        range=time_range,
+        has_sessions=has_sessions,
+        public_url=settings.PUBLIC_URL,
+    )
+    if has_sessions:
+        ov = build_overview(project=project, time_range=time_range, now=now)
+        context.update(
+            ov=ov,
+            totals=ov.totals,
+            charts={
+                "chart-sessions": figures.sessions_by_state(ov.buckets),
+                "chart-cost": figures.cost_per_bucket(ov.buckets),
+                "chart-models": figures.by_model(ov.models),
+                "chart-errors": figures.error_rate(ov.buckets),
+            },
+            since_param=time_range.start.date().isoformat(),
+        )
+    return render(request, "dashboard/overview.html", context)
+
+
+# --- Sessions -------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def session_list(request, slug):
+    project, membership = get_project_for_user(request, slug)
+    form = SessionFilterForm(request.GET)
+    filters = form.filters()
+    page = session_page(
+        project=project,
+        filters=filters,
+        sort=form.sort_key,
+        after=request.GET.get("after"),
+        before=request.GET.get("before"),
+        limit=SESSIONS_PER_PAGE,
+    )
+    context = _base_context(request, project, membership, "sessions")
+    context.update(
+        form=form,
+        filters=filters,
+        page=page,
+        sorts=SORTS.values(),
+        models=llm_models(project=project, recent_since=timezone.now() - timedelta(days=2)),
+    )
+    return render(request, "dashboard/sessions.html", context)
+
+
+@login_required
+@require_GET
+def session_list_export(request, slug, fmt):
+    project, _ = get_project_for_user(request, slug)
+    if fmt not in ("csv", "jsonl"):
+        raise Http404("Download the list as .csv or .jsonl.")
+    filters = SessionFilterForm(request.GET).filters()
+    sessions = filter_sessions(project=project, filters=filters)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            exports.sessions_csv(sessions), content_type="text/csv; charset=utf-8"
+        )
+    else:
+        response = StreamingHttpResponse(
+            exports.sessions_jsonl(sessions), content_type="application/x-ndjson"
+        )
+    response["Content-Disposition"] = (
+        f'attachment; filename="{project.slug}-sessions-{stamp}.{fmt}"'
+    )
+    return response
+
+
+def _session_for(request, slug, session_id):
+    project, membership = get_project_for_user(request, slug)
+    session = get_object_or_404(
+        Session.objects.prefetch_related("tags"), project=project, pk=session_id
+    )
+    return project, membership, session
+
+
+def _safe_url(url: str) -> str | None:
+    """Only http(s) URLs become links or players: a javascript: URL from an agent never does."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _event_view(event: Event, triggers: dict) -> dict:
+    """What the event list shows for one event; all text, escaped by the template."""
+    p = event.payload if isinstance(event.payload, dict) else {}
+    item = {"event": event, "duration": None}
+    if event.end_timestamp:
+        item["duration"] = max((event.end_timestamp - event.init_timestamp).total_seconds(), 0)
+    if event.event_type == EventType.LLM:
+        item["prompt"] = payloads.messages(p.get("prompt"), default_role="user")
+        item["completion"] = payloads.messages(p.get("completion"), default_role="assistant")
+        item["thread_id"] = p.get("thread_id")
+    elif event.event_type in (EventType.TOOL, EventType.ACTION, EventType.API):
+        for key in ("params", "returns", "logs"):
+            text, cut = payloads.clip(payloads.pretty_json(p.get(key)))
+            item[key], item[key + "_cut"] = text, cut
+        screenshot = p.get("screenshot")
+        item["screenshot"] = _safe_url(screenshot) if isinstance(screenshot, str) else None
+    elif event.event_type == EventType.ERROR:
+        item["code"] = p.get("code")
+        item["details"], _ = payloads.clip(payloads.pretty_json(p.get("details")))
+        logs, item["logs_cut"] = payloads.clip(payloads.pretty_json(p.get("logs")))
+        item["logs"] = logs
+        if event.trigger_event_id:
+            item["trigger"] = triggers.get(event.trigger_event_id)
+            item["trigger_id"] = event.trigger_event_id
+            item["trigger_type"] = p.get("trigger_event_type")
+    return item
+
+
+@login_required
+@require_GET
+def session_detail(request, slug, session_id):
+    project, membership, session = _session_for(request, slug, session_id)
+    form = EventFilterForm(request.GET)
+    data = form.cleaned_data if form.is_valid() else {}
+    event_type = data.get("type") or ""
+    events = Event.objects.filter(session=session).order_by("init_timestamp", "id")
+    if event_type:
+        events = events.filter(event_type=event_type)
+    counts = {
+        "": session.event_count,
+        "llms": session.llm_count,
+        "tools": session.tool_count,
+        "actions": session.action_count,
+        "errors": session.error_count,
+        "apis": session.api_count,
+    }
+    total = counts[event_type]
+    pages = max(1, -(-total // EVENTS_PER_PAGE))
+    focus = data.get("focus")
+    page_no = data.get("page") or 1
+    if focus:
+        target = (
+            Event.objects.filter(session=session, pk=focus)
+            .only("id", "event_type", "init_timestamp")
+            .first()
+        )
+        if target is not None:
+            if event_type and target.event_type != event_type:
+                # The linked event is not of the filtered type: show it among all events.
+                event_type = ""
+                events = Event.objects.filter(session=session).order_by("init_timestamp", "id")
+                pages = max(1, -(-counts[""] // EVENTS_PER_PAGE))
+            earlier = events.filter(
+                Q(init_timestamp__lt=target.init_timestamp)
+                | Q(init_timestamp=target.init_timestamp, id__lt=target.id)
+            ).count()
+            page_no = earlier // EVENTS_PER_PAGE + 1
+    page_no = min(page_no, pages)
+    offset = (page_no - 1) * EVENTS_PER_PAGE
+    rows = list(events[offset : offset + EVENTS_PER_PAGE])
+    trigger_ids = {e.trigger_event_id for e in rows if e.trigger_event_id}
+    triggers = (
+        {
+            t.id: t
+            for t in Event.objects.filter(session=session, pk__in=trigger_ids).only(
+                "id", "event_type", "name", "model", "init_timestamp"
+            )
+        }
+        if trigger_ids
+        else {}
+    )
+    video = _safe_url(session.video)
+    context = _base_context(request, project, membership, "sessions")
+    context.update(
+        session=session,
+        tags=sorted(t.name for t in session.tags.all()),
+        events=[_event_view(e, triggers) for e in rows],
+        event_type=event_type,
+        type_choices=[("", "All"), *list(EventType.choices)],
+        counts=counts,
+        page_no=page_no,
+        pages=pages,
+        focus=focus,
+        video=video,
+        video_is_file=bool(video and urlsplit(video).path.lower().endswith(VIDEO_EXTENSIONS)),
+        host_env=payloads.pretty_json(session.host_env) if session.host_env else "",
+        first_offset=offset,
+    )
+    return render(request, "dashboard/session_detail.html", context)
+
+
+@login_required
+@require_GET
+def session_timeline(request, slug, session_id):
+    """The waterfall figure as JSON, fetched by the page so the HTML stays small at 10k events."""
+    _, _, session = _session_for(request, slug, session_id)
+    rows = list(
+        Event.objects.filter(session=session)
+        .order_by("init_timestamp", "id")
+        .values_list(
+            "id",
+            "event_type",
+            "init_timestamp",
+            "end_timestamp",
+            "name",
+            "model",
+            "prompt_tokens",
+        )[:WATERFALL_MAX_EVENTS]
+    )
+    start = min([session.init_timestamp] + [r[2] for r in rows[:1]])
+    figure = figures.waterfall(rows, session_start=start)
+    figure["truncated"] = session.event_count > len(rows) and len(rows) == WATERFALL_MAX_EVENTS
+    return JsonResponse(figure)
+
+
+@login_required
+@require_GET
+def session_export_json(request, slug, session_id):
+    _, _, session = _session_for(request, slug, session_id)
+    tags = sorted(t.name for t in session.tags.all())
+    response = StreamingHttpResponse(stream_export(session, tags), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="session-{session.id}.json"'
+    return response
+
+
+@login_required
+@require_GET
+def session_events_csv(request, slug, session_id):
+    _, _, session = _session_for(request, slug, session_id)
+    response = StreamingHttpResponse(
+        exports.events_csv(session), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="session-{session.id}-events.csv"'
+    return response
+
+
+# --- Tags -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def tag_list(request, slug):
+    project, membership = get_project_for_user(request, slug)
+    context = _base_context(request, project, membership, "tags")
+    context["tags"] = list(tags_with_counts(project=project))
+    return render(request, "dashboard/tags.html", context)
+
+
+# --- Settings (owners) ----------------------------------------------------------------------
+
+
+def _settings_context(request, project, membership, **extra) -> dict:
+    context = _base_context(request, project, membership, "settings")
+    context.update(
+        keys=list(ApiKey.objects.filter(project=project).select_related("created_by")),
+        members=list(
+            Membership.objects.filter(project=project)
+            .select_related("user")
+            .order_by("user__username")
+        ),
+        key_form=KeyCreateForm(),
+        name_form=ProjectNameForm(initial={"name": project.name}),
+        member_form=MemberAddForm(),
+        public_url=settings.PUBLIC_URL,
+    )
+    context.update(extra)
+    return context
+
+
+@login_required
+@require_GET
+def project_settings(request, slug):
+    project, membership = get_project_for_user(request, slug, owner=True)
+    return render(
+        request, "dashboard/settings.html", _settings_context(request, project, membership)
+    )
+
+
+@login_required
+@require_POST
+def key_create(request, slug):
+    project, membership = get_project_for_user(request, slug, owner=True)
+    form = KeyCreateForm(request.POST)
+    if not form.is_valid():
+        context = _settings_context(request, project, membership, key_form=form)
+        return render(request, "dashboard/settings.html", context, status=400)
+    issued = issue_key(project=project, label=form.cleaned_data["label"], created_by=request.user)
+    # Rendered, not redirected: the raw key exists only in this response and is never stored.
+    context = _settings_context(request, project, membership, new_key=issued)
+    response = render(request, "dashboard/settings.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_revoke(request, slug, key_id):
+    """GET asks for confirmation; POST revokes."""
+    project, membership = get_project_for_user(request, slug, owner=True)
+    key = get_object_or_404(ApiKey, project=project, pk=key_id)
+    if request.method == "POST":
+        revoke_key(key)
+        messages.success(request, f"Revoked key {key.prefix}… ({key.label or 'no label'}).")
+        return redirect("dashboard:settings", slug=project.slug)
+    context = _base_context(request, project, membership, "settings")
+    context["key"] = key
+    return render(request, "dashboard/key_revoke.html", context)
+
+
+@login_required
+@require_POST
+def project_rename(request, slug):
+    project, membership = get_project_for_user(request, slug, owner=True)
+    form = ProjectNameForm(request.POST)
+    if not form.is_valid():
+        context = _settings_context(request, project, membership, name_form=form)
+        return render(request, "dashboard/settings.html", context, status=400)
+    services.rename_project(project=project, name=form.cleaned_data["name"])
+    messages.success(request, f"Renamed the project to {project.name}.")
+    return redirect("dashboard:settings", slug=project.slug)
+
+
+@login_required
+@require_POST
+def member_add(request, slug):
+    project, membership = get_project_for_user(request, slug, owner=True)
+    form = MemberAddForm(request.POST)
+    if not form.is_valid():
+        context = _settings_context(request, project, membership, member_form=form)
+        return render(request, "dashboard/settings.html", context, status=400)
+    try:
+        services.set_member(
+            project=project, user=form.cleaned_data["user"], role=form.cleaned_data["role"]
+        )
+    except services.MembershipError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"{form.cleaned_data['username']} is now {form.cleaned_data['role']}."
+        )
+    return redirect("dashboard:settings", slug=project.slug)
+
+
+@login_required
+@require_POST
+def member_remove(request, slug, membership_id):
+    project, _membership = get_project_for_user(request, slug, owner=True)
+    target = get_object_or_404(
+        Membership.objects.select_related("user"), project=project, pk=membership_id
+    )
+    try:
+        services.remove_member(project=project, membership=target)
+    except services.MembershipError as exc:
+        messages.error(request, str(exc))
+        return redirect("dashboard:settings", slug=project.slug)
+    messages.success(request, f"Removed {target.user.username} from {project.name}.")
+    if target.user_id == request.user.pk:
+        return redirect("dashboard:home")
+    return redirect("dashboard:settings", slug=project.slug)

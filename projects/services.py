@@ -21,3 +21,60 @@ def create_project_with_key(
             project=project, user=owner, defaults={"role": Membership.Role.OWNER}
         )
     return project, created, issue_key(project=project, label=label, created_by=owner)
+
+
+class MembershipError(ValueError):
+    """A membership change that would leave a project without an owner."""
+
+
+@transaction.atomic
+def create_project(*, name: str, owner) -> Project:
+    """A new project (always new: two teams may pick the same name) owned by `owner`."""
+    name = name.strip()
+    if not name:
+        raise ValueError("A project needs a name.")
+    project = Project.objects.create(name=name)
+    Membership.objects.create(project=project, user=owner, role=Membership.Role.OWNER)
+    return project
+
+
+def rename_project(*, project: Project, name: str) -> Project:
+    """Renames; the slug (and so every shared URL) stays as it was."""
+    name = name.strip()
+    if not name:
+        raise ValueError("A project needs a name.")
+    project.name = name
+    project.save(update_fields=["name"])
+    return project
+
+
+@transaction.atomic
+def set_member(*, project: Project, user, role: str) -> Membership:
+    """Adds `user` with `role`, or changes the role of an existing member."""
+    membership, created = Membership.objects.select_for_update().get_or_create(
+        project=project, user=user, defaults={"role": role}
+    )
+    if not created and membership.role != role:
+        if role != Membership.Role.OWNER:
+            _ensure_other_owner(project, membership)
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, project: Project, membership: Membership) -> None:
+    _ensure_other_owner(project, membership)
+    membership.delete()
+
+
+def _ensure_other_owner(project: Project, membership: Membership) -> None:
+    # Locking the owners' rows serialises two owners demoting each other at the same moment.
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(project=project, role=Membership.Role.OWNER)
+        .exclude(pk=membership.pk)
+        .values_list("pk", flat=True)
+    )
+    if membership.role == Membership.Role.OWNER and not owners:
+        raise MembershipError("A project keeps at least one owner: make someone else owner first.")

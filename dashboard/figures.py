@@ -1,0 +1,256 @@
+"""Plotly figures as plain figure dicts ({"data", "layout"}), rendered in the browser by the
+plotly.js that ships inside the plotly package.
+
+Plain dicts rather than plotly.graph_objects: the figure JSON is identical and building it costs
+microseconds instead of the milliseconds graph_objects' validation takes per trace.
+
+Every string that came from an agent (model names, event names) is HTML-escaped here: Plotly
+renders labels and hover text as a subset of HTML.
+"""
+
+from datetime import date, datetime
+from html import escape
+
+STATE_COLOURS = {
+    "Success": "#12b76a",
+    "Fail": "#f04438",
+    "Indeterminate": "#f79009",
+    "Running": "#2e90fa",
+}
+TYPE_COLOURS = {
+    "llms": "#7a5af8",
+    "tools": "#0ba5ec",
+    "actions": "#12b76a",
+    "errors": "#f04438",
+    "apis": "#f79009",
+}
+TYPE_LABELS = {
+    "llms": "LLM call",
+    "tools": "Tool",
+    "actions": "Action",
+    "errors": "Error",
+    "apis": "API call",
+}
+# Past this many events the waterfall draws WebGL line segments instead of SVG bars.
+WEBGL_THRESHOLD = 2000
+
+
+def _layout(**extra) -> dict:
+    layout = {
+        "margin": {"l": 50, "r": 20, "t": 10, "b": 40},
+        "height": 280,
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#344054"},
+        "legend": {"orientation": "h", "y": -0.2},
+        "xaxis": {"gridcolor": "#eaecf0"},
+        "yaxis": {"gridcolor": "#eaecf0", "rangemode": "tozero"},
+        "hovermode": "x unified",
+    }
+    layout.update(extra)
+    return layout
+
+
+def _x(bucket) -> str:
+    if isinstance(bucket, datetime):
+        return bucket.strftime("%Y-%m-%d %H:00")
+    if isinstance(bucket, date):
+        return bucket.isoformat()
+    return str(bucket)
+
+
+def sessions_by_state(buckets) -> dict:
+    x = [_x(b) for b, _ in buckets]
+    series = [
+        ("Success", "success"),
+        ("Fail", "fail"),
+        ("Indeterminate", "indeterminate"),
+        ("Running", "running"),
+    ]
+    data = [
+        {
+            "type": "bar",
+            "name": label,
+            "x": x,
+            "y": [getattr(t, attr) for _, t in buckets],
+            "marker": {"color": STATE_COLOURS[label]},
+        }
+        for label, attr in series
+    ]
+    return {"data": data, "layout": _layout(barmode="stack")}
+
+
+def cost_per_bucket(buckets) -> dict:
+    x = [_x(b) for b, _ in buckets]
+    data = [
+        {
+            "type": "bar",
+            "name": "Cost (USD)",
+            "x": x,
+            # Floats only for drawing; every number a person reads is formatted from Decimal.
+            "y": [float(t.cost) for _, t in buckets],
+            "marker": {"color": "#3b5bdb"},
+            "hovertemplate": "%{x}: $%{y:.4f}<extra></extra>",
+        }
+    ]
+    return {"data": data, "layout": _layout(showlegend=False, yaxis={"tickprefix": "$"})}
+
+
+def error_rate(buckets) -> dict:
+    x = [_x(b) for b, _ in buckets]
+    y = [round(100 * t.errors / t.event_total, 2) if t.event_total else None for _, t in buckets]
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": "Error events (% of events)",
+            "x": x,
+            "y": y,
+            "connectgaps": True,
+            "line": {"color": STATE_COLOURS["Fail"]},
+            "hovertemplate": "%{x}: %{y}%<extra></extra>",
+        }
+    ]
+    return {
+        "data": data,
+        "layout": _layout(showlegend=False, yaxis={"ticksuffix": "%", "rangemode": "tozero"}),
+    }
+
+
+def by_model(models: dict) -> dict:
+    names = [escape(name) for name in models]
+    data = [
+        {
+            "type": "bar",
+            "name": "Prompt tokens",
+            "x": names,
+            "y": [m.prompt_tokens for m in models.values()],
+            "marker": {"color": "#7a5af8"},
+        },
+        {
+            "type": "bar",
+            "name": "Completion tokens",
+            "x": names,
+            "y": [m.completion_tokens for m in models.values()],
+            "marker": {"color": "#bdb4fe"},
+        },
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": "Cost (USD)",
+            "x": names,
+            "y": [float(m.cost) for m in models.values()],
+            "yaxis": "y2",
+            "marker": {"color": "#3b5bdb", "size": 11, "symbol": "diamond"},
+            "hovertemplate": "%{x}: $%{y:.4f}<extra></extra>",
+        },
+    ]
+    return {
+        "data": data,
+        "layout": _layout(
+            barmode="stack",
+            hovermode="closest",
+            yaxis={"title": {"text": "tokens"}, "gridcolor": "#eaecf0"},
+            yaxis2={
+                "title": {"text": "USD"},
+                "overlaying": "y",
+                "side": "right",
+                "tickprefix": "$",
+                "rangemode": "tozero",
+                "showgrid": False,
+            },
+            margin={"l": 60, "r": 60, "t": 10, "b": 80},
+        ),
+    }
+
+
+def _event_label(event_type: str, name: str, model: str) -> str:
+    label = TYPE_LABELS.get(event_type, event_type)
+    detail = model or name
+    return escape(f"{label}: {detail}" if detail else label)
+
+
+def waterfall(rows: list[tuple], *, session_start: datetime) -> dict:
+    """A timeline of events from rows of (id, event_type, init, end, name, model, tokens).
+
+    One trace per event type whatever the number of events: horizontal bars (SVG) for ordinary
+    sessions, WebGL line segments past WEBGL_THRESHOLD so 10k+ events stay interactive. Row i is
+    the i-th event in time order, so the chart reads top to bottom like the event list.
+    """
+    per_type: dict[str, dict] = {}
+    large = len(rows) > WEBGL_THRESHOLD
+    t0 = session_start
+    for i, (eid, etype, init, end, name, model, tokens) in enumerate(rows):
+        start_ms = (init - t0).total_seconds() * 1000
+        dur_ms = max(((end or init) - init).total_seconds() * 1000, 0.0)
+        acc = per_type.setdefault(etype, {"x": [], "y": [], "base": [], "text": [], "ids": []})
+        hover = f"{_event_label(etype, name, model)}<br>{dur_ms:,.0f} ms"
+        if tokens:
+            hover += f" · {tokens:,} tokens"
+        if large:
+            # A segment is two points and a gap (None) so one trace holds every event.
+            acc["x"].extend([round(start_ms, 1), round(start_ms + max(dur_ms, 1.0), 1), None])
+            acc["y"].extend([i, i, None])
+            acc["text"].extend([hover, hover, None])
+        else:
+            acc["x"].append(round(max(dur_ms, 1.0), 1))
+            acc["base"].append(round(start_ms, 1))
+            acc["y"].append(i)
+            acc["text"].append(hover)
+            acc["ids"].append(str(eid))
+    data = []
+    for etype in TYPE_COLOURS:
+        if etype not in per_type:
+            continue
+        acc = per_type[etype]
+        colour = TYPE_COLOURS[etype]
+        if large:
+            data.append(
+                {
+                    "type": "scattergl",
+                    "mode": "lines",
+                    "name": TYPE_LABELS[etype],
+                    "x": acc["x"],
+                    "y": acc["y"],
+                    "text": acc["text"],
+                    "hoverinfo": "text",
+                    "line": {"color": colour, "width": 4},
+                }
+            )
+        else:
+            data.append(
+                {
+                    "type": "bar",
+                    "orientation": "h",
+                    "name": TYPE_LABELS[etype],
+                    "x": acc["x"],
+                    "base": acc["base"],
+                    "y": acc["y"],
+                    "text": acc["text"],
+                    "customdata": acc["ids"],
+                    "hoverinfo": "text",
+                    "textposition": "none",
+                    "marker": {"color": colour},
+                }
+            )
+    height = min(max(160, 18 * len(rows) + 80), 640)
+    layout = _layout(
+        height=height,
+        barmode="overlay",
+        hovermode="closest",
+        bargap=0.25,
+        margin={"l": 40, "r": 20, "t": 10, "b": 40},
+        xaxis={
+            "title": {"text": "ms since session start"},
+            "gridcolor": "#eaecf0",
+            "zeroline": False,
+        },
+        yaxis={
+            "autorange": "reversed",
+            "showticklabels": len(rows) <= 60,
+            "title": {"text": "event #"},
+            "gridcolor": "#f2f4f7",
+        },
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+    )
+    return {"data": data, "layout": layout, "large": large, "events": len(rows)}
