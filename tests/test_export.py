@@ -204,3 +204,14 @@ def test_openapi_schema_lists_every_endpoint(client):
     ):
         assert path in paths, path
     assert client.get("/v2/docs").status_code == 200
+
+
+def test_the_session_url_leads_a_member_to_the_session_page(client, api_key, alice, charlie):
+    sid, _ = start(client, api_key)
+    url = post(client, "/v2/create_session", {"session": {"session_id": sid}}, key=api_key).json()
+    path = url["session_url"].removeprefix("http://testserver")
+    client.force_login(alice)
+    response = client.get(path)
+    assert response.status_code == 302 and response["Location"].endswith(f"/sessions/{sid}/")
+    client.force_login(charlie)
+    assert client.get(path).status_code == 404
