@@ -15,7 +15,7 @@ install: $(VENV)/.installed
 
 run: install
 	$(PY) manage.py migrate --no-input
-	$(PY) manage.py demo_setup
+	PUBLIC_URL=$${PUBLIC_URL:-http://127.0.0.1:$(PORT)} $(PY) manage.py demo_setup
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: install
