@@ -144,3 +144,22 @@ def test_a_forged_token_for_another_project_is_refused(client, world, other_api_
         secret=b"k",
     )
     assert call_with_jwt(client, "create_events", token).status_code == 401
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(client, api_key):
+    from django.utils import timezone
+
+    from projects.models import ApiKey
+
+    key = find_active_key(api_key)
+    assert key.last_used_at is None
+    sid, token = start(client, api_key)
+    first = ApiKey.objects.get(pk=key.pk).last_used_at
+    assert first is not None
+    call_with_key(client, "stats", api_key, sid)
+    call_with_jwt(client, "create_events", token)
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == first
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=first - timedelta(minutes=2))
+    call_with_jwt(client, "create_events", token)
+    assert ApiKey.objects.get(pk=key.pk).last_used_at > first - timedelta(seconds=1)
+    assert ApiKey.objects.get(pk=key.pk).last_used_at <= timezone.now()
