@@ -251,6 +251,7 @@ def rollup_days(project_id, days: Iterable[date]) -> list[date]:
         days = {d for d in days if d >= horizon}
     if not days:
         return []
+    logger.info("rolling up project %s: %s", project_id, ", ".join(map(str, sorted(days))))
     with transaction.atomic():
         _lock_project(project_id)
         daily, per_model = compute_rollups(project_id, days)
@@ -277,7 +278,7 @@ def rollup_days(project_id, days: Iterable[date]) -> list[date]:
             ],
             batch_size=1000,
         )
-    logger.info("rolled up project %s: %d day(s)", project_id, len(days))
+    logger.info("rolled up project %s: %d day(s) with data", project_id, len(daily))
     return sorted(days)
 
 
