@@ -1,0 +1,315 @@
+"""Delivery: one background thread per Client sends every session's events in batches.
+
+record() only appends to its session's queue. This thread wakes when a queue reaches
+max_queue_size or every max_wait_time, turns events into JSON, and posts them (up to
+max_batch_size events / max_batch_bytes per request). Connection errors, 5xx, 408 and 429 are
+retried with capped exponential backoff (honouring Retry-After), always with the same event
+ids, so a batch that reached the server before its answer was lost is counted there once.
+
+end_session() and the exit handlers flush from the calling thread with a deadline, alongside
+this thread, through the same functions (`flush`, `deliver`).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Callable, Optional
+
+from ._log import logger
+from .transport import Connection, Result
+from .wire import batch_body, encode_event, encode_json, to_wire
+
+if TYPE_CHECKING:
+    from .session import Session
+
+BACKOFF_BASE = 0.25  # seconds
+BACKOFF_CAP = 30.0
+RETRY_AFTER_CAP = 300.0
+
+Items = list  # [(event id, JSON bytes)]
+
+
+def backoff_delay(attempt: int) -> float:
+    """Capped exponential backoff with jitter, so many SDKs do not retry in lockstep."""
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** min(attempt - 1, 16)))
+    return delay * random.uniform(0.75, 1.0)
+
+
+def decimal_or_none(value) -> Optional[Decimal]:
+    if value is None or value == "unknown":
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+class Sender:
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._kick = threading.Event()  # cuts the worker's backoff sleep short
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        self._sessions: dict = {}  # session_id -> Session with work, running or ending
+        self._stopped = False
+
+    # --- the agent's side -------------------------------------------------------------------
+
+    def add(self, session: Session) -> None:
+        self._sessions[session.session_id] = session
+        self._ensure_thread()
+
+    def notify(self) -> None:
+        """A queue reached max_queue_size (called from record(), so: cheap)."""
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def kick(self) -> None:
+        self._kick.set()
+        self._wake.set()
+
+    def after_fork(self) -> None:
+        # The thread did not survive fork(); the child starts its own on first use.
+        self._thread = None
+        self._wake = threading.Event()
+        self._kick = threading.Event()
+        self._lock = threading.Lock()
+
+    def _ensure_thread(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="agentops-sender", daemon=True
+                )
+                self._thread.start()
+
+    # --- the worker -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn = Connection()
+        while not self._stopped:
+            sessions = list(self._sessions.values())
+            interval = min((s.config.max_wait_time for s in sessions), default=5000) / 1000
+            self._wake.wait(interval)
+            self._wake.clear()
+            for session in sessions + [s for s in self._sessions.values() if s not in sessions]:
+                try:
+                    self.service(conn, session)
+                except Exception:  # the worker must outlive any bug; say so loudly
+                    logger.exception("agentops: unexpected error while sending; will retry")
+                    time.sleep(1)
+                if session.idle and not session.is_running:
+                    self._sessions.pop(session.session_id, None)
+
+    def service(self, conn: Connection, session: Session, deadline: Optional[float] = None) -> bool:
+        """Send everything pending for the session. True when nothing is left to send."""
+        if session._dead is not None:
+            session._discard_all()
+            return True
+        if not session._registered and not self.register(conn, session, deadline):
+            return False
+        while True:
+            items = self.take_batch(session)
+            if items is None:
+                break
+            try:
+                done = self.deliver(conn, session, items, deadline)
+            finally:
+                session._batch_done(len(items))
+            if not done:
+                return False
+        if not self.send_updates(conn, session, deadline):
+            return False
+        session._report_drops()
+        return True
+
+    # --- building and sending batches -------------------------------------------------------
+
+    def take_batch(self, session: Session) -> Optional[Items]:
+        """Up to one request's worth of events, encoded; None when there are none.
+        Marks a batch in flight before taking anything, so a flush that finds the queue empty
+        knows to wait for it."""
+        session._batch_started()
+        config = session.config
+        max_events, max_bytes = config.max_batch_size, config.max_batch_bytes
+        items: Items = []
+        size = 0
+        retry = session._retry
+        queue = session._queue
+        while len(items) < max_events:
+            try:
+                item = retry.popleft()
+            except IndexError:
+                try:
+                    snapshot, recorded_at = queue.popleft()
+                except IndexError:
+                    break
+                wire = to_wire(snapshot, recorded_at)
+                item = (wire["id"], encode_event(wire))
+            if items and size + len(item[1]) + 1 > max_bytes:
+                retry.appendleft(item)
+                break
+            items.append(item)
+            size += len(item[1]) + 1
+        if not items:
+            session._batch_done()
+            return None
+        session._batch_taken(len(items))
+        return items
+
+    def deliver(
+        self, conn: Connection, session: Session, items: Items, deadline: Optional[float]
+    ) -> bool:
+        """Post the events (splitting on 413). False: the deadline passed first; the events
+        not yet confirmed are put back at the head of the session's queue."""
+        pending = [items]
+        while pending:
+            chunk = pending.pop()
+            if session._dead is not None:
+                session._lose(len(chunk), session._dead)
+                continue
+            body = batch_body([data for _, data in chunk])
+            result = self.call(conn, session, "/v2/create_events", body, deadline=deadline)
+            if result is None:
+                for rest in [chunk, *reversed(pending)]:
+                    session._retry.extendleft(reversed(rest))
+                return False
+            if result.ok:
+                session._count_delivery(result.body, chunk)
+            elif result.status == 413 and len(chunk) > 1:
+                half = len(chunk) // 2
+                pending.extend([chunk[half:], chunk[:half]])
+            else:
+                session._lose(len(chunk), f"the server refused them: {result.message}")
+                if result.status in (401, 403, 404):
+                    session._dead = f"the server no longer accepts this session: {result.message}"
+        return True
+
+    def send_updates(self, conn: Connection, session: Session, deadline: Optional[float]) -> bool:
+        """Agents, tag changes and an end state that could not be sent earlier."""
+        for agent in session._take_agents():
+            body = encode_json(agent)
+            result = self.call(conn, session, "/v2/create_agent", body, deadline=deadline)
+            if result is None:
+                session._agents_pending.insert(0, agent)
+                return False
+            if not result.ok:
+                logger.warning(
+                    "agentops: agent %s of session %s not registered: %s",
+                    agent.get("name"), session.session_id, result.message,
+                )
+        if session._tags_dirty or session._end_payload is not None:
+            payload = session._update_payload()
+            result = self.call(conn, session, "/v2/update_session", encode_json(payload), deadline=deadline)
+            if result is None:
+                session._tags_dirty = session._tags_dirty or "tags" in payload["session"]
+                return False
+            session._update_answered(payload, result)
+        return True
+
+    def register(self, conn: Connection, session: Session, deadline: Optional[float]) -> bool:
+        body = encode_json({"session": session._create_payload()})
+        result = self.call(
+            conn, session, "/v2/create_session", body, deadline=deadline, auth="key"
+        )
+        if result is None:
+            return False
+        if result.ok and isinstance(result.body, dict) and result.body.get("jwt"):
+            session._on_registered(result.body)
+            return True
+        session._dead = f"the server refused to start the session: {result.message}"
+        session._discard_all()
+        return False
+
+    def reauthorize(self, conn: Connection, session: Session, deadline: Optional[float]) -> Result:
+        body = encode_json({"session_id": str(session.session_id)})
+        result = self.call(
+            conn, session, "/v2/reauthorize_jwt", body, deadline=deadline, auth="key"
+        )
+        if result is None:
+            return Result(0, error="deadline passed")
+        if result.ok and isinstance(result.body, dict) and result.body.get("jwt"):
+            session.jwt = result.body["jwt"]
+        return result
+
+    def call(
+        self,
+        conn: Connection,
+        session: Session,
+        path: str,
+        body: Optional[bytes],
+        *,
+        deadline: Optional[float],
+        auth: str = "jwt",
+        method: str = "POST",
+        sleep: Optional[Callable[[float], None]] = None,
+    ) -> Optional[Result]:
+        """One protocol call, retried until it gets an answer that is not worth retrying.
+        None: the deadline passed first. A 401 on a session token re-authorizes once."""
+        config = session.config
+        url = config.endpoint + path
+        attempt = 0
+        reauthorized = False
+        while True:
+            timeout = config.request_timeout / 1000
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                timeout = min(timeout, remaining)
+            if auth == "jwt":
+                jwt = session.jwt
+                result = conn.request(method, url, body, jwt=jwt, timeout=timeout)
+                if result.status == 401 and not reauthorized:
+                    reauthorized = True
+                    if session.jwt != jwt:  # another thread re-authorized meanwhile
+                        continue
+                    renewed = self.reauthorize(conn, session, deadline)
+                    if renewed.ok:
+                        continue
+                    result = renewed if renewed.retryable else result
+            else:
+                result = conn.request(method, url, body, api_key=config.api_key, timeout=timeout)
+            if not result.retryable:
+                return result
+            attempt += 1
+            if result.retry_after is not None:
+                wait = min(result.retry_after, RETRY_AFTER_CAP)
+            else:
+                wait = backoff_delay(attempt)
+            if attempt == 1 or attempt % 10 == 0:
+                logger.info(
+                    "agentops: %s %s; retrying in %.1fs (attempt %d)",
+                    path, result.message, wait, attempt,
+                )
+            if deadline is not None and time.monotonic() + wait > deadline:
+                # Sleep out what is left only if a short wait would still make the deadline.
+                return None
+            if sleep is not None:
+                sleep(wait)
+            elif threading.current_thread() is self._thread:
+                self._kick.wait(wait)
+                self._kick.clear()
+            else:
+                time.sleep(wait)
+
+    # --- flushing from the caller's thread ----------------------------------------------------
+
+    def flush(self, session: Session, deadline: float) -> bool:
+        """Deliver the session's pending events (and updates) before the deadline, sending from
+        this thread while the worker does too; then wait for the worker's batch in flight."""
+        conn = Connection()
+        try:
+            done = self.service(conn, session, deadline)
+        finally:
+            conn.close()
+        if not done:
+            return False
+        self.kick()  # if the worker is sleeping out a backoff with our batch, retry it now
+        return session._wait_idle(deadline)

@@ -1,0 +1,134 @@
+"""Events to JSON, in the background sender: whatever an agent puts in an event must become
+valid JSON (the server refuses a whole body that is not), and must never raise."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from ._time import iso_from_epoch
+
+MAX_DEPTH = 48  # the server refuses payloads nested deeper than 64 levels
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=lambda o: _default(o)
+)
+
+
+def _default(obj: Any) -> Any:
+    """JSON for what json cannot encode on its own."""
+    if isinstance(obj, (UUID, Decimal)):
+        return str(obj)
+    if isinstance(obj, (datetime, date, time)):
+        return obj.isoformat()
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return bytes(obj).decode("utf-8", "replace")
+    for method in ("model_dump", "to_dict", "dict"):  # pydantic v2, many libraries, pydantic v1
+        fn = getattr(obj, method, None)
+        if callable(fn):
+            try:
+                value = fn()
+            except Exception:
+                continue
+            if isinstance(value, dict):
+                return value
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name, None) for f in dataclasses.fields(obj)}
+    try:
+        return str(obj)
+    except Exception:
+        return f"<unserialisable {type(obj).__qualname__}>"
+
+
+def _sanitise(obj: Any, depth: int = 0, seen: frozenset = frozenset()) -> Any:
+    """A JSON-safe copy: non-finite floats become null, cycles and excess depth become text.
+    Only used when plain encoding failed, so its cost is paid by odd events alone."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    if depth >= MAX_DEPTH:
+        return "<nested too deep>"
+    if id(obj) in seen:
+        return "<circular reference>"
+    inner = seen | {id(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _sanitise(v, depth + 1, inner) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [_sanitise(v, depth + 1, inner) for v in obj]
+    converted = _default(obj)
+    if converted is obj or isinstance(converted, str):
+        return converted if isinstance(converted, str) else str(converted)
+    return _sanitise(converted, depth + 1, inner)
+
+
+def _event_id(value: Any) -> str:
+    return str(value)
+
+
+def to_wire(snapshot: dict, recorded_at: float) -> dict:
+    """The wire shape of one recorded event (a shallow copy of its fields)."""
+    out: dict[str, Any] = {}
+    for key, value in snapshot.items():
+        if value is None or key.startswith("_") or key in ("session_id", "exception"):
+            continue
+        out[key] = value
+    event_type = out.get("event_type")
+    if isinstance(event_type, Enum):
+        out["event_type"] = event_type.value
+    out["id"] = _event_id(out.get("id"))
+    if "agent_id" in out:
+        out["agent_id"] = str(out["agent_id"])
+    if "thread_id" in out:
+        out["thread_id"] = str(out["thread_id"])
+    for stamp in ("init_timestamp", "end_timestamp"):
+        if isinstance(out.get(stamp), datetime):
+            out[stamp] = out[stamp].isoformat()
+    if "end_timestamp" not in out:
+        out["end_timestamp"] = iso_from_epoch(recorded_at)
+    if "init_timestamp" not in out:
+        out["init_timestamp"] = out["end_timestamp"]
+    trigger = out.pop("trigger_event", None)
+    if trigger is not None:
+        # Flat ids, not the nested object the official SDK sends: smaller, and no cycles.
+        out.setdefault("trigger_event_id", str(getattr(trigger, "id", "")) or None)
+        trigger_type = getattr(trigger, "event_type", None)
+        if isinstance(trigger_type, Enum):
+            trigger_type = trigger_type.value
+        out.setdefault("trigger_event_type", trigger_type)
+    return out
+
+
+def encode_event(event: dict) -> bytes:
+    """One event as compact JSON bytes; never raises."""
+    try:
+        return _ENCODER.encode(event).encode("utf-8", "replace")
+    except (ValueError, TypeError, RecursionError, UnicodeError):
+        pass
+    try:
+        text = json.dumps(_sanitise(event), ensure_ascii=False, allow_nan=False)
+        return text.encode("utf-8", "replace")
+    except Exception as exc:  # last resort: keep the event, say why its data is missing
+        slim = {k: event.get(k) for k in ("id", "event_type", "init_timestamp", "end_timestamp")}
+        slim["details"] = f"agentops could not serialise this event: {type(exc).__name__}"
+        return json.dumps(_sanitise(slim)).encode()
+
+
+def batch_body(parts: list[bytes]) -> bytes:
+    return b'{"events":[' + b",".join(parts) + b"]}"
+
+
+def encode_json(payload: Any) -> bytes:
+    try:
+        return _ENCODER.encode(payload).encode("utf-8", "replace")
+    except (ValueError, TypeError, RecursionError, UnicodeError):
+        return json.dumps(_sanitise(payload), allow_nan=False).encode("utf-8", "replace")
