@@ -37,12 +37,12 @@ WEBGL_THRESHOLD = 2000
 
 def _layout(**extra) -> dict:
     layout = {
-        "margin": {"l": 50, "r": 20, "t": 10, "b": 40},
+        "margin": {"l": 50, "r": 20, "t": 30, "b": 40},
         "height": 280,
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
         "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#344054"},
-        "legend": {"orientation": "h", "y": -0.2},
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
         "xaxis": {"gridcolor": "#eaecf0"},
         "yaxis": {"gridcolor": "#eaecf0", "rangemode": "tozero"},
         "hovermode": "x unified",
@@ -159,7 +159,7 @@ def by_model(models: dict) -> dict:
                 "rangemode": "tozero",
                 "showgrid": False,
             },
-            margin={"l": 60, "r": 60, "t": 10, "b": 80},
+            margin={"l": 60, "r": 60, "t": 30, "b": 90},
         ),
     }
 
@@ -180,6 +180,9 @@ def waterfall(rows: list[tuple], *, session_start: datetime) -> dict:
     per_type: dict[str, dict] = {}
     large = len(rows) > WEBGL_THRESHOLD
     t0 = session_start
+    span_ms = max((((r[3] or r[2]) - t0).total_seconds() * 1000 for r in rows), default=1.0)
+    # Instant events (errors) still get a visible sliver: 0.4% of the session's span.
+    min_visible = max(span_ms * 0.004, 1.0)
     for i, (eid, etype, init, end, name, model, tokens) in enumerate(rows):
         start_ms = (init - t0).total_seconds() * 1000
         dur_ms = max(((end or init) - init).total_seconds() * 1000, 0.0)
@@ -189,11 +192,13 @@ def waterfall(rows: list[tuple], *, session_start: datetime) -> dict:
             hover += f" · {tokens:,} tokens"
         if large:
             # A segment is two points and a gap (None) so one trace holds every event.
-            acc["x"].extend([round(start_ms, 1), round(start_ms + max(dur_ms, 1.0), 1), None])
+            acc["x"].extend(
+                [round(start_ms, 1), round(start_ms + max(dur_ms, min_visible), 1), None]
+            )
             acc["y"].extend([i, i, None])
             acc["text"].extend([hover, hover, None])
         else:
-            acc["x"].append(round(max(dur_ms, 1.0), 1))
+            acc["x"].append(round(max(dur_ms, min_visible), 1))
             acc["base"].append(round(start_ms, 1))
             acc["y"].append(i)
             acc["text"].append(hover)
@@ -230,6 +235,9 @@ def waterfall(rows: list[tuple], *, session_start: datetime) -> dict:
                     "customdata": acc["ids"],
                     "hoverinfo": "text",
                     "textposition": "none",
+                    # A fixed width: Plotly would otherwise size each trace's bars by the gaps
+                    # between its own rows.
+                    "width": 0.8,
                     "marker": {"color": colour},
                 }
             )
@@ -239,7 +247,7 @@ def waterfall(rows: list[tuple], *, session_start: datetime) -> dict:
         barmode="overlay",
         hovermode="closest",
         bargap=0.25,
-        margin={"l": 40, "r": 20, "t": 10, "b": 40},
+        margin={"l": 40, "r": 20, "t": 30, "b": 40},
         xaxis={
             "title": {"text": "ms since session start"},
             "gridcolor": "#eaecf0",

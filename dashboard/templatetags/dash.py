@@ -19,8 +19,12 @@ def usd(value) -> str:
         return "$0.00"
     if abs(value) >= 1:
         return f"${value:,.2f}"
-    text = f"{value:.6f}".rstrip("0")
-    return "$" + (text if len(text.split(".")[1]) >= 2 else f"{value:.2f}")
+    if abs(value) >= Decimal("0.01"):
+        whole, _, cents = f"{value:.4f}".rstrip("0").partition(".")
+        return f"${whole}.{cents.ljust(2, '0')}"
+    if abs(value) < Decimal("0.000001"):
+        return "< $0.000001"
+    return "$" + f"{value:.6f}".rstrip("0")
 
 
 @register.simple_tag
