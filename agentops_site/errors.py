@@ -73,3 +73,33 @@ def api_exception_handler(exc, context):
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         response.data = error_body(str(detail))
     return response
+
+
+# Statuses any API operation may answer besides those its view declares: the parser's 415,
+# the throttles' 429 and the database-away 503. Listed in the OpenAPI document so that clients
+# (and the schema conformance fuzzing in tests/test_fuzz_schemathesis.py) know them.
+COMMON_ERROR_RESPONSES = {
+    "415": "The body's Content-Type or Content-Encoding is not supported.",
+    "429": "Too many requests (failed credential checks per address, or the key's rate).",
+    "503": "A backing service (the database) is temporarily unavailable.",
+}
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": "Seconds to wait before retrying.",
+    }
+}
+
+
+def document_error_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: add COMMON_ERROR_RESPONSES to every operation."""
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in COMMON_ERROR_RESPONSES.items():
+                entry = {"content": content, "description": description}
+                if code in ("429", "503"):
+                    entry["headers"] = RETRY_AFTER_HEADER
+                responses.setdefault(code, entry)
+    return result

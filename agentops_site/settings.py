@@ -196,6 +196,37 @@ CELERY_BEAT_SCHEDULE = {
     "purge-old-data": {"task": "analytics.purge_old_data", "schedule": crontab(minute=17, hour=3)},
 }
 
+# --- Cache and throttles (projects/throttle.py) ---------------------------------------------
+
+# The throttles must count across gunicorn workers and machines, so production keeps them in
+# Redis: CACHE_URL, else the broker's Redis when the broker is Redis. The embedded default
+# (no broker) counts per process in memory, which is enough for one developer's server.
+CACHE_URL = env_url("CACHE_URL", None, schemes=("redis", "rediss", "locmem"))
+if CACHE_URL is None and CELERY_BROKER_URL and CELERY_BROKER_URL.startswith("redis"):
+    CACHE_URL = CELERY_BROKER_URL
+if CACHE_URL and CACHE_URL.startswith("redis"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "agentops"),
+            # A Redis that is away must cost a request milliseconds, not the default minutes.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+THROTTLE_CACHE = "default"
+THROTTLE_KEY_PREFIX = "throttle"
+# Failed API key / session token checks allowed per client address per window; 0 turns it off.
+AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 20)
+AUTH_FAILURE_WINDOW = env_int("AUTH_FAILURE_WINDOW", 60, minimum=1)
+# Requests per API key (its session tokens included) per window; 0 (the default) is unlimited.
+API_KEY_RATE_LIMIT = env_int("API_KEY_RATE_LIMIT", 0)
+API_KEY_RATE_WINDOW = env_int("API_KEY_RATE_WINDOW", 60, minimum=1)
+# How many reverse proxies in front of gunicorn append to X-Forwarded-For (0: use REMOTE_ADDR).
+THROTTLE_TRUSTED_PROXIES = env_int("THROTTLE_TRUSTED_PROXIES", 0)
+
 # --- REST framework -------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -217,6 +248,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "agentops_site.errors.document_error_responses",
+    ],
 }
 
 # --- Logging: everything to stdout ----------------------------------------------------------

@@ -18,12 +18,17 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
+from projects import throttle
 from projects.keys import find_active_key
 from projects.models import ApiKey
 
 JWT_ALGORITHM = "HS256"
 JWT_AUDIENCE = "agentops-session"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class TokenExpired(exceptions.AuthenticationFailed):
+    """A token we signed that has run out: an SDK that ran long, not someone guessing."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ def decode_session_jwt(token: str) -> SessionGrant:
             key_id=uuid.UUID(claims["kid"]),
         )
     except jwt.ExpiredSignatureError:
-        raise exceptions.AuthenticationFailed(
+        raise TokenExpired(
             "The session token has expired: get a new one from /v2/reauthorize_jwt."
         ) from None
     except (jwt.InvalidTokenError, ValueError, TypeError):
@@ -91,11 +96,14 @@ class ApiKeyAuthentication(BaseAuthentication):
         raw = request.META.get(self.header)
         if raw is None:
             return None
+        throttle.refuse_if_address_blocked(request)
         api_key = find_active_key(raw)
         if api_key is None:
+            throttle.record_auth_failure(request)
             raise exceptions.AuthenticationFailed(
                 "The API key is not valid: check X-Agentops-Api-Key (a key looks like a UUID)."
             )
+        throttle.refuse_if_key_over_rate(api_key.pk)
         touch_key(api_key.pk, api_key.last_used_at)
         return (None, api_key)
 
@@ -108,12 +116,20 @@ class SessionTokenAuthentication(BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
+        throttle.refuse_if_address_blocked(request)
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            throttle.record_auth_failure(request)
             raise exceptions.AuthenticationFailed(
                 "Send the session token as 'Authorization: Bearer <jwt>'."
             )
-        grant = decode_session_jwt(token.strip())
+        try:
+            grant = decode_session_jwt(token.strip())
+        except TokenExpired:
+            raise
+        except exceptions.AuthenticationFailed:
+            throttle.record_auth_failure(request)
+            raise
         key = (
             ApiKey.objects.filter(
                 pk=grant.key_id, project_id=grant.project_id, revoked_at__isnull=True
@@ -122,9 +138,11 @@ class SessionTokenAuthentication(BaseAuthentication):
             .first()
         )
         if key is None:
+            throttle.record_auth_failure(request)
             raise exceptions.AuthenticationFailed(
                 "The API key this session token was issued for has been revoked."
             )
+        throttle.refuse_if_key_over_rate(grant.key_id)
         touch_key(grant.key_id, key[1])
         return (None, grant)
 

@@ -1,4 +1,5 @@
 import os
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -14,6 +15,14 @@ def pytest_configure(config):
         "DATABASE_URL", ""
     ).startswith(("postgres://", "postgresql://")):
         raise pytest.UsageError("REQUIRE_POSTGRES=1 but DATABASE_URL is not a postgres:// URL")
+
+
+@pytest.fixture(autouse=True)
+def _throttle_counters_of_this_test(settings):
+    # The throttle counters live in the cache, which is Redis (shared by every run) on the
+    # Postgres pass: each test counts under its own prefix, so one test's failed credential
+    # checks never throttle another's.
+    settings.THROTTLE_KEY_PREFIX = f"throttle-test-{uuid.uuid4().hex}"
 
 
 @pytest.fixture
