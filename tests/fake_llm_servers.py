@@ -323,28 +323,47 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, response)
             return
         seq = itertools.count()
+
+        def send(kind: str, **fields) -> None:
+            self._sse({"type": kind, **fields, "sequence_number": next(seq)}, kind)
+
         self._start_sse()
         started = {**response, "status": "in_progress", "output": [], "usage": None}
-        self._sse(
-            {"type": "response.created", "response": started, "sequence_number": next(seq)},
-            "response.created",
-        )
-        if not s.tool:
+        send("response.created", response=started)
+        send("response.in_progress", response=started)
+        item = output[0]
+        if s.tool:
+            send("response.output_item.added", output_index=0, item={**item, "arguments": ""})
+            for piece in (item["arguments"][:8], item["arguments"][8:]):
+                send(
+                    "response.function_call_arguments.delta",
+                    item_id=item["id"],
+                    output_index=0,
+                    delta=piece,
+                )
+            send(
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=0,
+                name=item["name"],
+                arguments=item["arguments"],
+            )
+        else:
+            send("response.output_item.added", output_index=0, item={**item, "content": []})
+            part = {"type": "output_text", "text": "", "annotations": []}
+            place = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+            send("response.content_part.added", **place, part=part)
             for i, word in enumerate(s.text.split(" ")):
-                delta = {
-                    "type": "response.output_text.delta",
-                    "item_id": f"msg_{n}",
-                    "output_index": 0,
-                    "content_index": 0,
-                    "delta": word if i == 0 else " " + word,
-                    "logprobs": [],
-                    "sequence_number": next(seq),
-                }
-                self._sse(delta, "response.output_text.delta")
-        self._sse(
-            {"type": "response.completed", "response": response, "sequence_number": next(seq)},
-            "response.completed",
-        )
+                send(
+                    "response.output_text.delta",
+                    **place,
+                    delta=word if i == 0 else " " + word,
+                    logprobs=[],
+                )
+            send("response.output_text.done", **place, text=s.text, logprobs=[])
+            send("response.content_part.done", **place, part={**part, "text": s.text})
+        send("response.output_item.done", output_index=0, item=item)
+        send("response.completed", response=response)
         self._end_sse()
 
     # --- Anthropic messages ---------------------------------------------------------------

@@ -66,6 +66,10 @@ class Client:
             return None
         exits.install()
         self._initialized = True
+        if self._config.instrument_llm_calls:
+            from . import llms  # late: it is only needed when the flag is on
+
+            llms.instrument(client=self)
         if self._config.auto_start_session:
             return self.start_session()
         return None

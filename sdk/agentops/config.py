@@ -53,7 +53,7 @@ class Configuration:
         self.max_flush_time: int = 10_000  # ms: how long end_session/exit wait for the server
         self.request_timeout: int = 20_000  # ms: one HTTP request
         self.default_tags: list[str] = []
-        self.instrument_llm_calls: bool = False  # accepted; this SDK does not patch LLM clients
+        self.instrument_llm_calls: bool = True  # init() patches OpenAI/Anthropic/LiteLLM
         self.auto_start_session: bool = True
         self.skip_auto_end_session: bool = False
         self.env_data_opt_out: bool = False

@@ -35,10 +35,13 @@ _lock = threading.Lock()
 _active = False
 
 
-def instrument(providers=None) -> None:
-    """Patch the given providers (all by default): now if imported, else when imported."""
+def instrument(providers=None, client=None) -> None:
+    """Patch the given providers (all by default): now if imported, else when imported.
+    Calls are recorded in the one running session of `client` (default: agentops' own)."""
     global _active
     with _lock:
+        if client is not None:
+            _record.set_client(client)
         callbacks: dict = {}
         for name, targets in PROVIDERS.items():
             if providers is None or name in providers:
@@ -56,6 +59,7 @@ def uninstrument() -> None:
     with _lock:
         _hooks.unwatch()
         _hooks.unpatch_all()
+        _record.set_client(None)
         _active = False
 
 

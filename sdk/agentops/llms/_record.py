@@ -44,10 +44,13 @@ _PROMPT_PARAMS = frozenset({"messages", "input", "system", "instructions"})
 
 
 def _default_sink(event: Any) -> None:
-    """Record into the one running session of the SDK's default client."""
-    from .. import get_client  # late: agentops/__init__ imports this package
+    """Record into the one running session of the client that instrumented (init()'s)."""
+    client = _client
+    if client is None:
+        from .. import get_client  # late: agentops/__init__ imports this package
 
-    sessions = get_client().sessions
+        client = get_client()
+    sessions = client.sessions
     if len(sessions) == 1:
         sessions[0].record(event)
     elif sessions:
@@ -60,6 +63,7 @@ def _default_sink(event: Any) -> None:
 
 
 _sink: Callable[[Any], None] = _default_sink
+_client: Any = None
 _warned: set = set()
 _warned_lock = threading.Lock()
 
@@ -68,6 +72,12 @@ def set_sink(sink: Callable[[Any], None] | None) -> None:
     """Where finished events go (the SDK's running session by default)."""
     global _sink
     _sink = sink or _default_sink
+
+
+def set_client(client: Any) -> None:
+    """The Client whose running session receives the events (None: the default client)."""
+    global _client
+    _client = client
 
 
 def _warn_once(key: str, message: str, *args: Any) -> None:

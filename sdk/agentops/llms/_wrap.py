@@ -9,6 +9,7 @@ and only logs when it fails.
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any, Callable
 
 from . import _record
@@ -124,6 +125,8 @@ def _safe_add(acc: Accumulator, chunk: Any) -> None:
 
 
 def _end(call: Call, acc: Accumulator, exc: BaseException | None = None) -> None:
+    if sys.is_finalizing():  # a stream dropped at exit: the SDK can no longer send anything
+        return
     try:
         gathered = acc.result()
     except Exception as inner:
