@@ -6,6 +6,7 @@ What it answers is decided by the last user message, so a test says what it want
   "[tool]"          the model asks for the get_weather tool
   "[error]"         400, in the provider's error shape
   "[stream-error]"  a stream that breaks off with an error event after its first text
+  "[json]"          the answer is the JSON {"city": "Paris", "unit": "celsius"} (structured output)
   anything else     "Echo: <the message>"
 
 Token counts are deterministic (see _usage) and every answer is kept in `served`, so a test can
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import sys
 import threading
 import time
@@ -117,6 +119,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet test output
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK add ~40 ms to every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     # --- plumbing -------------------------------------------------------------------------
 
     def _json(self, status: int, payload: dict) -> None:
@@ -169,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _plan(self, api: str, body: dict, messages: list) -> Served:
         prompt = _last_user_text(messages)
         tool = "[tool]" in prompt
-        reply = None if tool else f"Echo: {prompt}"
+        reply = None if tool else json.dumps(TOOL_ARGS) if "[json]" in prompt else f"Echo: {prompt}"
         p, c = _usage(messages, reply or json.dumps(TOOL_ARGS))
         served = Served(
             api=api,

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM: no pri
 import agentops
 import anthropic
 import openai
+import pydantic
 from agentops import llms
 from anthropic.resources.messages import messages as anthropic_messages
 from openai.resources.chat.completions import completions as openai_chat
@@ -26,6 +26,7 @@ from openai.resources.responses import responses as openai_responses
 
 from analytics.pricing import price_llm_call
 from events.models import Event
+from sessions.models import Session
 from tests.fake_llm_servers import TOOL_ARGS, FakeLLMServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,6 +45,9 @@ ORIGINALS = {
         (anthropic_messages.AsyncMessages, "create"),
         (anthropic_messages.Messages, "stream"),
         (anthropic_messages.AsyncMessages, "stream"),
+        (openai_chat.Completions, "parse"),
+        (openai_responses.Responses, "parse"),
+        (anthropic_messages.Messages, "parse"),
     ]
 }
 WEATHER_CALL_ARGS = json.dumps(TOOL_ARGS)
@@ -188,6 +192,8 @@ def test_openai_chat_calls_sync_async_and_streamed_are_recorded_and_priced_by_th
         served=served[2],
     )
     assert events[2].payload["params"]["stream"] is True
+    assert events[1].payload["returns"] == {"id": "chatcmpl-2", "finish_reason": "tool_calls"}
+    assert events[3].payload["returns"] == {"id": "chatcmpl-4", "finish_reason": "tool_calls"}
     assert_llm(
         events[3],
         model="gpt-4o",
@@ -210,7 +216,7 @@ def test_openai_chat_calls_sync_async_and_streamed_are_recorded_and_priced_by_th
         served=served[5],
     )
     assert "api_key" not in json.dumps(events[0].payload)
-    assert session.token_cost == sum(e.cost for e in events)
+    assert Session.objects.get(pk=session.session_id).cost == sum(e.cost for e in events)
 
 
 def test_openai_responses_api_maps_input_and_output_to_chat_messages(fake, start_session):
@@ -328,6 +334,47 @@ def test_anthropic_messages_sync_async_streamed_and_stream_helper_are_recorded(f
         completion=echo("async helper"),
         served=served[4],
     )
+
+
+# --- structured outputs: parse() posts by itself, not through create() -----------------------
+
+
+class Weather(pydantic.BaseModel):
+    city: str
+    unit: str
+
+
+def test_structured_output_parse_calls_are_recorded(fake, start_session):
+    session = start_session()
+    oclient = openai.OpenAI(base_url=fake.openai_url, api_key="sk-test", max_retries=0)
+    aclient = anthropic.Anthropic(base_url=fake.anthropic_url, api_key="sk-ant", max_retries=0)
+    parsed = oclient.chat.completions.parse(
+        model="gpt-4o-mini", messages=user("[json] chat"), response_format=Weather
+    )
+    assert parsed.choices[0].message.parsed == Weather(**TOOL_ARGS)
+    response = oclient.responses.parse(
+        model="gpt-4o-mini", input="[json] responses", text_format=Weather
+    )
+    assert response.output_parsed == Weather(**TOOL_ARGS)
+    message = aclient.messages.parse(
+        model="claude-haiku-4-5",
+        max_tokens=100,
+        messages=user("[json] claude"),
+        output_format=Weather,
+    )
+    assert message.parsed_output == Weather(**TOOL_ARGS)
+
+    events = stored(session)
+    answer = {"role": "assistant", "content": WEATHER_CALL_ARGS}
+    assert len(events) == 3
+    for event, model, prompt, served in zip(
+        events,
+        ["gpt-4o-mini", "gpt-4o-mini", "claude-haiku-4-5"],
+        [user("[json] chat"), user("[json] responses"), user("[json] claude")],
+        fake.served,
+        strict=True,
+    ):
+        assert_llm(event, model=model, prompt=prompt, completion=answer, served=served)
 
 
 # --- LiteLLM --------------------------------------------------------------------------------
@@ -535,9 +582,8 @@ openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="k", max_retries=0).chat.com
     model="gpt-4o-mini", messages=[{"role": "user", "content": "late import"}])
 anthropic.Anthropic(base_url=sys.argv[1], api_key="k", max_retries=0).messages.create(
     model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": "late too"}])
-cost = session.end_session("Success")
-print(json.dumps({"session_id": str(session.session_id), "imported_by_init": imported_by_init,
-                  "cost": str(cost)}))
+session.end_session("Success")
+print(json.dumps({"session_id": str(session.session_id), "imported_by_init": imported_by_init}))
 """
 
 
@@ -569,4 +615,4 @@ def test_init_before_the_library_is_imported_patches_it_on_import_and_imports_no
         ("claude-haiku-4-5", user("late too")),
     ]
     assert all(e.cost_source == "price_table" and e.cost > 0 for e in events)
-    assert Decimal(out["cost"]) == sum(e.cost for e in events)
+    assert Session.objects.get(pk=out["session_id"]).cost == sum(e.cost for e in events)

@@ -1,4 +1,5 @@
-"""Anthropic's Python client: messages.create (sync, async, stream=True) and messages.stream().
+"""Anthropic's Python client: messages.create (sync, async, stream=True), messages.stream() and
+messages.parse().
 
 Completions keep OpenAI's shape (content text, tool_calls with JSON arguments) so that every
 provider's LLM events read alike. prompt_tokens is Anthropic's input_tokens (cache reads and
@@ -69,7 +70,7 @@ class MessagesAdapter(Adapter):
             model=get(result, "model"),
             prompt_tokens=get(usage, "input_tokens"),
             completion_tokens=get(usage, "output_tokens"),
-            returns=result,
+            returns={"id": get(result, "id"), "stop_reason": get(result, "stop_reason")},
         )
 
     def accumulator(self) -> MessagesStream:
@@ -82,6 +83,8 @@ class MessagesStream(Accumulator):
 
     def __init__(self) -> None:
         self.model = None
+        self.id = None
+        self.stop_reason = None
         self.input_tokens = None
         self.output_tokens = None
         self.blocks: dict = {}
@@ -91,6 +94,7 @@ class MessagesStream(Accumulator):
         if kind == "message_start":
             message = get(event, "message")
             self.model = get(message, "model")
+            self.id = get(message, "id")
             usage = get(message, "usage")
             self.input_tokens = get(usage, "input_tokens")
             self.output_tokens = get(usage, "output_tokens")
@@ -113,6 +117,7 @@ class MessagesStream(Accumulator):
             elif get(delta, "type") == "input_json_delta":
                 slot["json"] += get(delta, "partial_json") or ""
         elif kind == "message_delta":
+            self.stop_reason = get(get(event, "delta"), "stop_reason") or self.stop_reason
             usage = get(event, "usage")
             if get(usage, "output_tokens") is not None:
                 self.output_tokens = get(usage, "output_tokens")
@@ -137,6 +142,7 @@ class MessagesStream(Accumulator):
             "model": self.model,
             "prompt_tokens": self.input_tokens,
             "completion_tokens": self.output_tokens,
+            "returns": {"id": self.id, "stop_reason": self.stop_reason},
         }
 
 
@@ -216,6 +222,10 @@ def patch_messages(module: Any) -> None:
     _hooks.patch(module.AsyncMessages, "create", wrap_async(adapter))
     _hooks.patch(module.Messages, "stream", wrap_stream_helper(adapter))
     _hooks.patch(module.AsyncMessages, "stream", wrap_stream_helper(adapter))
+    if hasattr(module.Messages, "parse"):  # structured outputs; posts by itself
+        _hooks.patch(module.Messages, "parse", wrap_sync(adapter))
+    if hasattr(module.AsyncMessages, "parse"):
+        _hooks.patch(module.AsyncMessages, "parse", wrap_async(adapter))
 
 
 TARGETS = {MESSAGES_MODULE: patch_messages}

@@ -14,7 +14,7 @@ from . import _hooks
 from ._record import Call, start
 from ._shapes import get, messages_of
 from ._wrap import Accumulator, Adapter, _end, _safe_add, wrap_async, wrap_sync
-from .openai import ChatStream, chat_message
+from .openai import ChatStream, chat_message, summary
 
 PACKAGE = "litellm"
 _STATE = "_agentops_recording"
@@ -42,7 +42,7 @@ class CompletionAdapter(Adapter):
             model=get(result, "model"),
             prompt_tokens=get(usage, "prompt_tokens"),
             completion_tokens=get(usage, "completion_tokens"),
-            returns=result,
+            returns=summary(result, get(choices[0], "finish_reason") if choices else None),
         )
 
     def accumulator(self) -> Accumulator:
