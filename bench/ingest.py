@@ -1,0 +1,503 @@
+"""HTTP ingest against gunicorn + Postgres, next to the database's own COPY ceiling.
+
+Each round, on a database of its own (agentops_bench_ingest):
+
+1. ceiling: the same rows (validated and priced beforehand, outside the clock) go into
+   events_event by COPY into a temporary staging table then INSERT ... ON CONFLICT DO NOTHING,
+   5,000 rows per transaction, one connection. Plain COPY (no dedupe) is timed too.
+2. http: the events table is emptied, then CLIENTS threads each start a session
+   (/v2/create_session) and POST BATCHES batches of 100 SDK-shaped events (~1.4 KB each) to
+   /v2/create_events as fast as the server answers. Bodies are serialised before the clock.
+
+The figure is the ratio http events/s ÷ ceiling rows/s of the same round; the summary is the
+median over rounds. After each round the script checks that every event is stored exactly once
+and that the session totals equal the events. Validation is timed in-process too (events/s per
+core through events.ingest.prepare_batch).
+
+    .venv/bin/python bench/ingest.py [--rounds 3] [--clients 8] [--batches 100]
+                                     [--broker redis://127.0.0.1:6379/7] [--workers 4]
+
+--broker unset: no Celery broker, so each batch's rollup runs in-process after its commit (the
+embedded default). With --broker: the production configuration (the rollup is queued on Redis;
+no worker runs during the benchmark, so the queue is purged afterwards).
+"""
+
+import argparse
+import http.client
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+from common import (
+    ROOT,
+    T0,
+    Timer,
+    ensure_database,
+    machine,
+    median,
+    percentile,
+    pg_url,
+    report,
+    sdk_batch,
+    setup_django,
+)
+
+DB_NAME = "agentops_bench_ingest"
+SECRET = "bench-secret-key-" + "x" * 48
+STAGING_CHUNK = 5000
+
+
+def server_env(database_url: str, broker: str | None) -> dict:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": SECRET,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+    }
+    env.pop("CELERY_BROKER_URL", None)
+    env.pop("CACHE_URL", None)
+    if broker:
+        env["CELERY_BROKER_URL"] = broker
+        # Keep the benchmark's messages out of anyone else's queue on a shared Redis.
+        env["CELERY_TASK_DEFAULT_QUEUE"] = "bench-ingest"
+        env["CACHE_KEY_PREFIX"] = "bench-ingest"
+    return env
+
+
+def start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "agentops_site.wsgi",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.3)
+    stop_gunicorn(proc)
+    raise SystemExit("gunicorn did not answer /healthz within 30 s")
+
+
+def stop_gunicorn(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def setup_project():
+    from projects.services import create_project_with_key
+
+    _, _, key = create_project_with_key(name="bench-ingest", label=f"bench {uuid.uuid4()}")
+    from projects.models import Project
+
+    return Project.objects.get(name="bench-ingest"), key.raw
+
+
+def truncate_events() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE events_event, agent_sessions_sessiontag, agent_sessions_agent, "
+            "analytics_dailyrollup, analytics_modeldailyrollup, agent_sessions_session CASCADE"
+        )
+
+
+def plan(clients: int, batches: int, seed: int):
+    """Per client: a session id, its batches (dicts) and their serialised bodies."""
+    rng = random.Random(seed)
+    work = []
+    for c in range(clients):
+        sid = uuid.uuid4()
+        at = T0 + timedelta(hours=c)
+        raw = [sdk_batch(rng, at + timedelta(seconds=b)) for b in range(batches)]
+        bodies = [orjson.dumps({"events": batch}) for batch in raw]
+        work.append({"session_id": sid, "raw": raw, "bodies": bodies})
+    return work
+
+
+def validation_rate(work) -> float:
+    """Events/s through prepare_batch (validation, payload split, pricing) in this process."""
+    from events.ingest import prepare_batch
+
+    batches = [b for w in work for b in w["raw"]][:200]
+    sid = work[0]["session_id"]
+    with Timer() as t:
+        for batch in batches:
+            prepare_batch(batch, session_id=sid)
+    return sum(len(b) for b in batches) / t.seconds
+
+
+def prepared_rows(work):
+    from events.ingest import prepare_batch
+
+    rows = []
+    for w in work:
+        for batch in w["raw"]:
+            ready, result = prepare_batch(batch, session_id=w["session_id"])
+            assert not result.rejected, result.rejected
+            rows.extend((w["session_id"], r) for r in ready)
+    return rows
+
+
+COLUMNS = (
+    "id, session_id, project_id, event_type, init_timestamp, end_timestamp, received_at, "
+    "agent_id, name, model, prompt_tokens, completion_tokens, cost, cost_source, "
+    "trigger_event_id, payload"
+)
+
+
+def insert_sessions(project_id, work) -> None:
+    from django.utils import timezone
+
+    from sessions.models import Session
+
+    now = timezone.now()
+    Session.objects.bulk_create(
+        [
+            Session(id=w["session_id"], project_id=project_id, init_timestamp=T0, last_seen_at=now)
+            for w in work
+        ]
+    )
+
+
+def ceiling(database_url: str, project_id, rows) -> tuple[float, float]:
+    """(COPY rows/s, COPY-into-staging + INSERT ON CONFLICT DO NOTHING rows/s) of these rows.
+
+    The first is COPY from Python (psycopg's write_row: client formatting included). For the
+    second, the rows' COPY text is taken back from the table first (COPY TO, off the clock), so
+    the timed part is the database's own work: parsing COPY text, staging, the conflict check
+    and the insert with its indexes, in STAGING_CHUNK-row transactions.
+    """
+    import psycopg
+    from django.utils import timezone
+
+    now = timezone.now()
+    with psycopg.connect(database_url) as conn:
+        with Timer() as plain:
+            for start in range(0, len(rows), STAGING_CHUNK):
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(f"COPY events_event ({COLUMNS}) FROM STDIN") as copy,
+                ):
+                    for sid, r in rows[start : start + STAGING_CHUNK]:
+                        copy.write_row(
+                            (r.id, sid, project_id, r.event_type, r.init_timestamp,
+                             r.end_timestamp, now, r.agent_id, r.name, r.model, r.prompt_tokens,
+                             r.completion_tokens, r.cost, r.cost_source, r.trigger_event_id,
+                             r.payload_json)
+                        )  # fmt: skip
+                conn.commit()
+        text = bytearray()
+        with conn.cursor() as cur, cur.copy(f"COPY events_event ({COLUMNS}) TO STDOUT") as copy:
+            for block in copy:
+                text += block
+        lines = bytes(text).splitlines(keepends=True)
+        conn.execute("TRUNCATE events_event")
+        conn.execute(
+            "CREATE TEMP TABLE staging (LIKE events_event INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        conn.commit()
+        chunks = [
+            b"".join(lines[i : i + STAGING_CHUNK]) for i in range(0, len(lines), STAGING_CHUNK)
+        ]
+        with Timer() as dedupe:
+            for chunk in chunks:
+                with conn.cursor() as cur:
+                    with cur.copy(f"COPY staging ({COLUMNS}) FROM STDIN") as copy:
+                        copy.write(chunk)
+                    cur.execute(
+                        f"INSERT INTO events_event ({COLUMNS}) SELECT {COLUMNS} FROM staging "
+                        "ON CONFLICT (id) DO NOTHING"
+                    )
+                conn.commit()
+    return len(rows) / plain.seconds, len(lines) / dedupe.seconds
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def server_pids(gunicorn: subprocess.Popen, database: str) -> tuple[list[int], list[int]]:
+    """(gunicorn master and workers, Postgres backends connected to the bench database)."""
+    import psycopg
+
+    out = subprocess.run(
+        ["pgrep", "-g", str(gunicorn.pid)], capture_output=True, text=True, check=False
+    ).stdout
+    web = [int(p) for p in out.split()]
+    with psycopg.connect(pg_url("postgres"), autocommit=True) as conn:
+        db = [
+            r[0]
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [database],
+            )
+        ]
+    return web, db
+
+
+def http_run(port: int, api_key: str, work) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(work) + 1)
+
+    def client(w):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        body = orjson.dumps(
+            {"session": {"session_id": str(w["session_id"]), "init_timestamp": T0.isoformat()}}
+        )
+        conn.request(
+            "POST",
+            "/v2/create_session",
+            body,
+            {"Content-Type": "application/json", "X-Agentops-Api-Key": api_key},
+        )
+        response = conn.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise SystemExit(f"create_session: {response.status} {answer[:300]!r}")
+        jwt = orjson.loads(answer)["jwt"]
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {jwt}"}
+        mine = []
+        barrier.wait()
+        for body in w["bodies"]:
+            started = time.perf_counter()
+            try:
+                conn.request("POST", "/v2/create_events", body, headers)
+                response = conn.getresponse()
+                answer = response.read()
+            except OSError as exc:
+                with lock:
+                    errors.append(repr(exc))
+                conn.close()
+                continue
+            mine.append(time.perf_counter() - started)
+            if response.status != 200 or orjson.loads(answer)["accepted"] != 100:
+                with lock:
+                    errors.append(f"{response.status} {answer[:200]!r}")
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in work]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    events = sum(len(b) for w in work for b in w["raw"])
+    return {
+        "events_per_s": events / elapsed,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "seconds": elapsed,
+    }
+
+
+def check_exactly_once(work) -> bool:
+    """Every event stored once, and each session's totals equal its events."""
+    from django.db.models import Count
+
+    from events.models import Event
+    from sessions.models import Session
+
+    expected = {w["session_id"]: sum(len(b) for b in w["raw"]) for w in work}
+    stored = dict(Event.objects.values_list("session_id").annotate(n=Count("id")).order_by())
+    totals = {s.id: s.event_count for s in Session.objects.all()}
+    return stored == expected and totals == expected
+
+
+def statements_per_batch(api_key: str) -> int:
+    """SQL statements one create_events request runs (in-process, Django test client)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    sid = str(uuid.uuid4())
+    client.post(
+        "/v2/create_session",
+        orjson.dumps({"session": {"session_id": sid, "init_timestamp": T0.isoformat()}}),
+        content_type="application/json",
+        HTTP_X_AGENTOPS_API_KEY=api_key,
+    )
+    jwt = client.post(
+        "/v2/reauthorize_jwt",
+        orjson.dumps({"session_id": sid}),
+        content_type="application/json",
+        HTTP_X_AGENTOPS_API_KEY=api_key,
+    ).json()["jwt"]
+    body = orjson.dumps({"events": sdk_batch(random.Random(5), T0)})
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            "/v2/create_events",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {jwt}",
+        )
+    assert response.status_code == 200, response.content
+    return len(queries.captured_queries)
+
+
+def purge_queue(broker: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(broker)
+    client.delete("bench-ingest")
+    for key in client.scan_iter("analytics:rollup-pending:*"):
+        client.delete(key)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--batches", type=int, default=100, help="batches per client per round")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--broker", default=None, help="e.g. redis://127.0.0.1:6379/7")
+    parser.add_argument("--db", default=DB_NAME)
+    args = parser.parse_args()
+
+    url = ensure_database(args.db)
+    env = server_env(url, args.broker)
+    # The bench process uses the same settings as the server (broker included), so that the
+    # in-process statement count matches what gunicorn runs.
+    setup_django(
+        url,
+        **{k: env[k] for k in ("DJANGO_DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")},
+        SECURE_SSL_REDIRECT="0",
+        **({"CELERY_BROKER_URL": args.broker} if args.broker else {}),
+    )
+    truncate_events()
+    project, api_key = setup_project()
+    statements = statements_per_batch(api_key)
+    server = start_gunicorn(env, args.port, args.workers)
+    rounds = []
+    try:
+        for n in range(args.rounds):
+            work = plan(args.clients, args.batches, seed=n)
+            rows = prepared_rows(work)
+            validation = validation_rate(work)
+
+            truncate_events()
+            insert_sessions(project.id, work)
+            copy_plain, copy_dedupe = ceiling(url, project.id, rows)
+            truncate_events()
+
+            # Warm every worker's database connection, so their backends can be found.
+            for _ in range(args.workers * 3):
+                conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
+                conn.request("GET", "/healthz")
+                conn.getresponse().read()
+            web, db = server_pids(server, args.db)
+            web_cpu, db_cpu, client_cpu = cpu_seconds(web), cpu_seconds(db), time.process_time()
+            result = http_run(args.port, api_key, work)
+            batches = sum(len(w["bodies"]) for w in work)
+            web_cpu = (cpu_seconds(web) - web_cpu) / batches * 1000
+            # Backends that connected during the run count whole (their baseline was 0).
+            db_after = server_pids(server, args.db)[1]
+            db_cpu = (cpu_seconds(db_after) - db_cpu) / batches * 1000
+            client_cpu = (time.process_time() - client_cpu) / batches * 1000
+            exact = check_exactly_once(work)
+            if args.broker:
+                purge_queue(args.broker)
+            figures = {
+                "round": n,
+                "http_events_per_s": round(result["events_per_s"]),
+                "copy_dedupe_rows_per_s": round(copy_dedupe),
+                "copy_rows_per_s": round(copy_plain),
+                "ratio_to_copy_dedupe": round(result["events_per_s"] / copy_dedupe, 3),
+                "p50_ms": round(result["p50_ms"], 1),
+                "p99_ms": round(result["p99_ms"], 1),
+                "errors": result["errors"],
+                "first_error": result["first_error"],
+                "exactly_once": exact,
+                "validation_events_per_s": round(validation),
+                "cpu_ms_per_batch": {
+                    "gunicorn": round(web_cpu, 2),
+                    "postgres_backends": round(db_cpu, 2),
+                    "bench_clients": round(client_cpu, 2),
+                },
+                "load_avg_1m": round(os.getloadavg()[0], 2),
+            }
+            report("ingest-round", **figures)
+            rounds.append(figures)
+            del work, rows
+    finally:
+        stop_gunicorn(server)
+    report(
+        "ingest",
+        config="broker " + args.broker if args.broker else "no broker (rollups in-process)",
+        clients=args.clients,
+        batch=100,
+        workers=args.workers,
+        rounds=len(rounds),
+        http_events_per_s=round(median([r["http_events_per_s"] for r in rounds])),
+        copy_dedupe_rows_per_s=round(median([r["copy_dedupe_rows_per_s"] for r in rounds])),
+        copy_rows_per_s=round(median([r["copy_rows_per_s"] for r in rounds])),
+        ratio_to_copy_dedupe=round(median([r["ratio_to_copy_dedupe"] for r in rounds]), 3),
+        p99_ms=round(median([r["p99_ms"] for r in rounds]), 1),
+        errors=sum(r["errors"] for r in rounds),
+        exactly_once=all(r["exactly_once"] for r in rounds),
+        validation_events_per_s=round(median([r["validation_events_per_s"] for r in rounds])),
+        cpu_ms_per_batch={
+            part: round(median([r["cpu_ms_per_batch"][part] for r in rounds]), 2)
+            for part in ("gunicorn", "postgres_backends", "bench_clients")
+        },
+        statements_per_batch=statements,
+        target="ratio >= 0.5, p99 < 100 ms, 0 errors",
+        met=median([r["ratio_to_copy_dedupe"] for r in rounds]) >= 0.5
+        and median([r["p99_ms"] for r in rounds]) < 100
+        and all(r["errors"] == 0 for r in rounds),
+        machine=machine(),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
