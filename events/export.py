@@ -1,9 +1,14 @@
 """Session stats and the streamed export, in AgentOps' shapes."""
 
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import orjson
+from django.db import connection
+from psycopg.types.json import set_json_loads
 
 from events.models import Event
 from sessions.models import Session
@@ -76,7 +81,7 @@ def wrap_message_content(value) -> dict | None:
     return {"type": "string", "string": str(value)}
 
 
-def event_row(event: Event) -> dict:
+def event_row(event: "Event | StoredEvent") -> dict:
     """One export row: the payload whole, plus the promoted columns in AgentOps' names."""
     row = dict(event.payload)
     row.update(
@@ -115,17 +120,67 @@ def event_row(event: Event) -> dict:
     return row
 
 
+@dataclass(slots=True)
+class StoredEvent:
+    """The columns of an Event that an export row needs, read without building a model."""
+
+    id: uuid.UUID
+    event_type: str
+    init_timestamp: datetime
+    end_timestamp: datetime | None
+    agent_id: uuid.UUID | None
+    name: str
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: Decimal | None
+    cost_source: str
+    trigger_event_id: uuid.UUID | None
+    payload: dict
+
+
+_STORED_COLUMNS = ", ".join(StoredEvent.__slots__)
+
+
+def section_events(session_id, section: str) -> Iterator:
+    """A session's events of one type in time order, streamed in EXPORT_CHUNK-row fetches.
+
+    On Postgres the rows come from a binary server-side cursor with orjson decoding the
+    payload. Profiled on a 100k-event session: with model instances, psycopg's text timestamp
+    parsing (a regex per value) was ~27% of the export, model construction ~15% and json.loads
+    ~8%; binary rows and orjson remove those. Elsewhere (SQLite) the ORM's iterator serves.
+    """
+    if connection.vendor != "postgresql":
+        yield from (
+            Event.objects.filter(session_id=session_id, event_type=section)
+            .order_by("init_timestamp", "id")
+            .iterator(chunk_size=EXPORT_CHUNK)
+        )
+        return
+    connection.ensure_connection()
+    # WITH HOLD, as Django's own server-side cursors in autocommit: the response streams after
+    # the view returned, outside any transaction.
+    with connection.connection.cursor(
+        name=f"export_{uuid.uuid4().hex}", binary=True, withhold=True
+    ) as cursor:
+        set_json_loads(orjson.loads, cursor)
+        cursor.itersize = EXPORT_CHUNK
+        cursor.execute(
+            f"SELECT {_STORED_COLUMNS} FROM events_event "
+            "WHERE session_id = %s AND event_type = %s ORDER BY init_timestamp, id",
+            [session_id, section],
+        )
+        for row in cursor:
+            yield StoredEvent(*row)
+
+
 def stream_export(session: Session, tags: list[str]) -> Iterator[bytes]:
     """The export document, produced section by section so memory stays flat at any size."""
     yield b'{"session":' + orjson.dumps(session_fields(session, tags))
     yield b',"stats":' + orjson.dumps(session_stats(session))
     for section in EXPORT_SECTIONS:
         yield b',"' + section.encode() + b'":['
-        events = (
-            Event.objects.filter(session_id=session.id, event_type=section)
-            .order_by("init_timestamp", "id")
-            .iterator(chunk_size=EXPORT_CHUNK)
-        )
+        events = section_events(session.id, section)
         yield from _comma_joined(orjson.dumps(event_row(e)) for e in events)
         yield b"]"
     yield b"}"
