@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTHON ?= python3
 
-.PHONY: install run test lint worker beat demo clean
+.PHONY: install run test lint worker beat demo clean bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,22 @@ worker: install
 
 beat: install
 	$(VENV)/bin/celery -A agentops_site beat --loglevel=INFO
+
+# Benchmarks (BENCHMARKS.md): Postgres at BENCH_PG, a Redis db of their own for the broker run.
+# Each script prints JSON lines; they are collected in bench/results/latest.jsonl.
+BENCH_PG ?= postgres://postgres@127.0.0.1:5432
+BENCH_BROKER ?= redis://127.0.0.1:6379/7
+bench: install
+	mkdir -p bench/results
+	DJANGO_DEBUG=0 SECRET_KEY=bench-collectstatic-only-0123456789abcdef0123456789abcdef \
+		$(PY) manage.py collectstatic --no-input -v 0
+	BENCH_PG=$(BENCH_PG) $(PY) bench/generate.py | tee bench/results/latest.jsonl
+	BENCH_PG=$(BENCH_PG) $(PY) bench/rollups.py | tee -a bench/results/latest.jsonl
+	BENCH_PG=$(BENCH_PG) $(PY) bench/pages.py | tee -a bench/results/latest.jsonl
+	BENCH_PG=$(BENCH_PG) $(PY) bench/export.py | tee -a bench/results/latest.jsonl
+	BENCH_PG=$(BENCH_PG) $(PY) bench/ingest.py --broker $(BENCH_BROKER) | tee -a bench/results/latest.jsonl
+	BENCH_PG=$(BENCH_PG) $(PY) bench/ingest.py --batches 30 | tee -a bench/results/latest.jsonl
+	if [ -f bench/sdk_record.py ]; then $(PY) bench/sdk_record.py | tee -a bench/results/latest.jsonl; fi
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
