@@ -183,26 +183,28 @@ def waterfall(rows: list[tuple], *, session_start: datetime) -> dict:
     span_ms = max((((r[3] or r[2]) - t0).total_seconds() * 1000 for r in rows), default=1.0)
     # Instant events (errors) still get a visible sliver: 0.4% of the session's span.
     min_visible = max(span_ms * 0.004, 1.0)
+    labels: dict[tuple, str] = {}  # escaped once per distinct (type, name, model)
     for i, (eid, etype, init, end, name, model, tokens) in enumerate(rows):
-        start_ms = (init - t0).total_seconds() * 1000
-        dur_ms = max(((end or init) - init).total_seconds() * 1000, 0.0)
-        acc = per_type.setdefault(etype, {"x": [], "y": [], "base": [], "text": [], "ids": []})
-        hover = f"{_event_label(etype, name, model)}<br>{dur_ms:,.0f} ms"
-        if tokens:
-            hover += f" · {tokens:,} tokens"
+        start_ms = round((init - t0).total_seconds() * 1000, 1)
+        dur_ms = round(max(((end or init) - init).total_seconds() * 1000, 0.0), 1)
+        acc = per_type.setdefault(etype, {"x": [], "y": [], "base": [], "custom": []})
+        key = (etype, name, model)
+        label = labels.get(key)
+        if label is None:
+            label = labels[key] = _event_label(etype, name, model)
+        custom = [label, dur_ms, tokens or 0]
         if large:
             # A segment is two points and a gap (None) so one trace holds every event.
-            acc["x"].extend(
-                [round(start_ms, 1), round(start_ms + max(dur_ms, min_visible), 1), None]
-            )
+            acc["x"].extend([start_ms, round(start_ms + max(dur_ms, min_visible), 1), None])
             acc["y"].extend([i, i, None])
-            acc["text"].extend([hover, hover, None])
+            acc["custom"].extend([custom, custom, None])
         else:
-            acc["x"].append(round(max(dur_ms, min_visible), 1))
-            acc["base"].append(round(start_ms, 1))
+            acc["x"].append(max(dur_ms, min_visible))
+            acc["base"].append(start_ms)
             acc["y"].append(i)
-            acc["text"].append(hover)
-            acc["ids"].append(str(eid))
+            acc["custom"].append([*custom, str(eid)])
+    # Hover text is assembled by Plotly from customdata: no per-event HTML in the payload.
+    hover = "%{customdata[0]}<br>%{customdata[1]:,} ms · %{customdata[2]:,} tokens<extra></extra>"
     data = []
     for etype in TYPE_COLOURS:
         if etype not in per_type:
@@ -217,8 +219,8 @@ def waterfall(rows: list[tuple], *, session_start: datetime) -> dict:
                     "name": TYPE_LABELS[etype],
                     "x": acc["x"],
                     "y": acc["y"],
-                    "text": acc["text"],
-                    "hoverinfo": "text",
+                    "customdata": acc["custom"],
+                    "hovertemplate": hover,
                     "line": {"color": colour, "width": 4},
                 }
             )
@@ -231,10 +233,8 @@ def waterfall(rows: list[tuple], *, session_start: datetime) -> dict:
                     "x": acc["x"],
                     "base": acc["base"],
                     "y": acc["y"],
-                    "text": acc["text"],
-                    "customdata": acc["ids"],
-                    "hoverinfo": "text",
-                    "textposition": "none",
+                    "customdata": acc["custom"],
+                    "hovertemplate": hover,
                     # A fixed width: Plotly would otherwise size each trace's bars by the gaps
                     # between its own rows.
                     "width": 0.8,

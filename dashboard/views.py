@@ -6,6 +6,7 @@ tests/test_dashboard_queries.py)."""
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import orjson
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,7 +14,7 @@ from django.db.models import Q
 from django.http import (
     Http404,
     HttpRequest,
-    JsonResponse,
+    HttpResponse,
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
@@ -157,7 +158,7 @@ def session_list(request, slug):
         filters=filters,
         page=page,
         sorts=SORTS.values(),
-        models=llm_models(project=project, recent_since=timezone.now() - timedelta(days=2)),
+        models=llm_models(project=project, recent_since=timezone.now() - timedelta(days=1)),
     )
     return render(request, "dashboard/sessions.html", context)
 
@@ -323,7 +324,8 @@ def session_timeline(request, slug, session_id):
     start = min([session.init_timestamp] + [r[2] for r in rows[:1]])
     figure = figures.waterfall(rows, session_start=start)
     figure["truncated"] = session.event_count > len(rows) and len(rows) == WATERFALL_MAX_EVENTS
-    return JsonResponse(figure)
+    # orjson: several times faster than JsonResponse's encoder on a 10k-event figure.
+    return HttpResponse(orjson.dumps(figure), content_type="application/json")
 
 
 @login_required

@@ -135,6 +135,8 @@ SORTS: dict[str, SortOption] = {
 }
 DEFAULT_SORT = "newest"
 COUNT_CAP = 10_000
+# The model filter probes events per session: count fewer of those so the page stays fast.
+COUNT_CAP_MODEL = 1_000
 
 
 def _annotate_sort(qs: QuerySet, sort: SortOption) -> QuerySet:
@@ -234,13 +236,14 @@ def session_page(
         rows = rows[:limit]
         has_more_before = cursor is not None
 
-    count = base.order_by().values("pk")[: COUNT_CAP + 1].count()
+    cap = COUNT_CAP_MODEL if filters.model else COUNT_CAP
+    count = base.order_by().values("pk")[: cap + 1].count()
     return SessionPage(
         sessions=rows,
         next_cursor=encode_cursor(rows[-1], option) if rows and has_more_after else None,
         prev_cursor=encode_cursor(rows[0], option) if rows and has_more_before else None,
-        count=min(count, COUNT_CAP),
-        count_capped=count > COUNT_CAP,
+        count=min(count, cap),
+        count_capped=count > cap,
         sort=option,
     )
 
@@ -263,12 +266,19 @@ def llm_models(*, project, recent_since: datetime, limit: int = 200) -> list[str
     project_id = _project_id(project)
     from analytics.models import ModelDailyRollup
 
-    rolled = ModelDailyRollup.objects.filter(project_id=project_id).values_list("model", flat=True)
+    # order_by("model") replaces the models' default ordering, which DISTINCT would include.
+    rolled = (
+        ModelDailyRollup.objects.filter(project_id=project_id)
+        .order_by("model")
+        .values_list("model", flat=True)
+    )
     recent = (
         Event.objects.filter(
             project_id=project_id, event_type=EventType.LLM, init_timestamp__gte=recent_since
         )
         .exclude(model="")
+        .order_by("model")
         .values_list("model", flat=True)
     )
-    return sorted(set(rolled.distinct()) | set(recent.distinct()))[:limit]
+    names = set(rolled.distinct()[:limit]) | set(recent.distinct()[:limit])
+    return sorted(name for name in names if name)[:limit]

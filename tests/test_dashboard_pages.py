@@ -323,7 +323,8 @@ def test_payload_html_is_shown_as_text_never_markup(alice_client, project):
         assert "<script>alert" not in body, page
         assert "<img src=x" not in body, page
     timeline = alice_client.get(url("session_timeline", project.slug, s.id)).content.decode()
-    assert "<script>alert" not in orjson.loads(timeline)["data"][0]["text"][0]
+    label = orjson.loads(timeline)["data"][0]["customdata"][0][0]
+    assert "<script>" not in label and "&lt;script&gt;" in label
 
 
 def test_javascript_video_url_is_never_a_link(alice_client, project):

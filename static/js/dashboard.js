@@ -38,8 +38,9 @@
           }
           el.on("plotly_click", function (ev) {
             var point = ev.points && ev.points[0];
-            if (point && point.customdata) {
-              window.location.href = el.dataset.focusBase + "?focus=" + encodeURIComponent(point.customdata) + "#event-" + point.customdata;
+            var id = point && point.customdata && point.customdata[3];
+            if (id) {
+              window.location.href = el.dataset.focusBase + "?focus=" + encodeURIComponent(id) + "#event-" + id;
             }
           });
         });
