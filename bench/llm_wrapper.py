@@ -8,7 +8,8 @@ Two transports:
 
 The instrumented calls record into a real SDK session (agentops.init) whose server is a stub on
 127.0.0.1 that accepts everything, so the cost includes building the LLMEvent and queueing it;
-sending happens on the SDK's background thread, as in production.
+sending happens on the SDK's background thread, as in production. The stub and the fake provider
+run in a child process, as a real server would, so that serving does not take this one's GIL.
 
     .venv/bin/python bench/llm_wrapper.py [--calls 1000] [--rounds 9] [--loopback-calls 300]
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import multiprocessing
 import statistics
 import sys
 import threading
@@ -134,6 +136,31 @@ class _StubAgentOps(BaseHTTPRequestHandler):
 SETTLE_SECONDS = 0.3  # > max_wait_time: the SDK's sender has sent the round's events
 
 
+def _serve(conn) -> None:
+    stub = ThreadingHTTPServer(("127.0.0.1", 0), _StubAgentOps)
+    stub.daemon_threads = True
+    threading.Thread(target=stub.serve_forever, daemon=True).start()
+    with FakeLLMServer() as fake:
+        conn.send((f"http://127.0.0.1:{stub.server_address[1]}", fake.url))
+        conn.recv()  # until the parent says stop
+
+
+class ServersInChild:
+    """The fake LLM provider and the AgentOps stub in a child process, as they would be in
+    production: serving requests in this process would take the GIL from the measured calls."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(target=_serve, args=(child,), daemon=True)
+        self._process.start()
+        self.stub_url, self.fake_url = self._conn.recv()
+
+    def stop(self) -> None:
+        self._conn.send("stop")
+        self._process.join(5)
+
+
 def timed_round(fn, calls: int) -> tuple[float, float]:
     """(wall µs per call on the calling thread, process CPU µs per call). The CPU figure counts
     every thread, over the round and a settle period after it, so it includes the SDK's
@@ -145,6 +172,13 @@ def timed_round(fn, calls: int) -> tuple[float, float]:
     wall = (time.perf_counter() - start) / calls * 1e6
     time.sleep(SETTLE_SECONDS)
     return wall, (time.process_time() - cpu0) / calls * 1e6
+
+
+def _quartiles(values: list) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
+    q = statistics.quantiles(values, n=4)
+    return q[0], q[2]
 
 
 def interleaved(plain_fn, wrapped_fn, calls: int, rounds: int, before=None, after=None) -> dict:
@@ -172,6 +206,8 @@ def interleaved(plain_fn, wrapped_fn, calls: int, rounds: int, before=None, afte
         "uninstrumented_us": round(med(rows["plain_wall"]), 1),
         "instrumented_us": round(med(rows["wrapped_wall"]), 1),
         "overhead_us": round(med(diff_wall), 1),
+        # the spread of the per-pair differences: how much of the overhead is noise
+        "overhead_us_p25_p75": [round(q, 1) for q in _quartiles(diff_wall)],
         "uninstrumented_cpu_us": round(med(rows["plain_cpu"]), 1),
         "instrumented_cpu_us": round(med(rows["wrapped_cpu"]), 1),
         "overhead_cpu_us": round(med(diff_cpu), 1),
@@ -249,11 +285,9 @@ def main() -> None:
     parser.add_argument("--loopback-calls", type=int, default=300)
     args = parser.parse_args()
 
-    stub = ThreadingHTTPServer(("127.0.0.1", 0), _StubAgentOps)
-    stub.daemon_threads = True
-    threading.Thread(target=stub.serve_forever, daemon=True).start()
-
-    with FakeLLMServer() as fake:
+    servers = ServersInChild()
+    stub_url, fake_url = servers.stub_url, servers.fake_url
+    try:
         clients = {
             "in-process": (
                 openai.OpenAI(
@@ -269,14 +303,14 @@ def main() -> None:
                 args.calls,
             ),
             "loopback": (
-                openai.OpenAI(api_key="k", base_url=fake.openai_url, max_retries=0),
-                anthropic.Anthropic(api_key="k", base_url=fake.anthropic_url, max_retries=0),
+                openai.OpenAI(api_key="k", base_url=fake_url + "/v1", max_retries=0),
+                anthropic.Anthropic(api_key="k", base_url=fake_url, max_retries=0),
                 args.loopback_calls,
             ),
         }
         session = agentops.init(
             api_key="00000000-0000-4000-8000-000000000000",
-            endpoint=f"http://127.0.0.1:{stub.server_address[1]}",
+            endpoint=stub_url,
             max_wait_time=200,
             env_data_opt_out=True,
         )
@@ -301,17 +335,22 @@ def main() -> None:
                 results.append(row)
         session.end_session("Success")
         llms.uninstrument()
-    stub.shutdown()
+    finally:
+        servers.stop()
 
     print()
     print(
         f"{'transport':<11} {'call':<36} {'plain':>8} {'wrapped':>8} {'overhead':>9}"
-        f" {'plain CPU':>10} {'wrapped CPU':>12} {'overhead CPU':>13}   (µs per call)"
+        f" {'p25..p75':>15} {'plain CPU':>10} {'wrapped CPU':>12} {'overhead CPU':>13}"
+        "   (µs per call)"
     )
     for r in results:
+        low, high = r["overhead_us_p25_p75"]
+        spread = f"{low:.0f}..{high:.0f}"
         print(
             f"{r['transport']:<11} {r['call']:<36} {r['uninstrumented_us']:>8.1f} "
             f"{r['instrumented_us']:>8.1f} {r['overhead_us']:>9.1f} "
+            f"{spread:>15} "
             f"{r['uninstrumented_cpu_us']:>10.1f} {r['instrumented_cpu_us']:>12.1f} "
             f"{r['overhead_cpu_us']:>13.1f}"
         )

@@ -3,12 +3,14 @@ fake provider on 127.0.0.1 (tests/fake_llm_servers.py); our SDK, after agentops.
 the calls to our real server (live_server), and the tests read what the server stored."""
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
 import sys
 import textwrap
 import uuid
+import weakref
 from pathlib import Path
 
 import pytest
@@ -375,6 +377,27 @@ def test_structured_output_parse_calls_are_recorded(fake, start_session):
         strict=True,
     ):
         assert_llm(event, model=model, prompt=prompt, completion=answer, served=served)
+
+
+def test_a_dropped_stream_is_freed_at_once_and_recorded_with_what_came(fake, start_session):
+    """Anthropic's client frees (and so closes) a stream nobody holds any more, by reference
+    counting alone; the instrumentation must not tie it into a cycle that waits for the GC."""
+    session = start_session()
+    client = anthropic.Anthropic(base_url=fake.anthropic_url, api_key="sk-ant", max_retries=0)
+    stream = client.messages.create(
+        model="claude-haiku-4-5", max_tokens=200, messages=user("left unread"), stream=True
+    )
+    assert next(stream).type == "message_start"
+    gc.disable()
+    try:
+        dropped = weakref.ref(stream)
+        del stream
+        assert dropped() is None
+    finally:
+        gc.enable()
+    (event,) = stored(session)
+    assert event.payload["completion"] == {"role": "assistant", "content": None}
+    assert (event.prompt_tokens, event.completion_tokens) == (fake.served[0].prompt_tokens, 1)
 
 
 # --- LiteLLM --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import weakref
 from typing import Any, Callable
 
 from . import _record
@@ -168,11 +169,29 @@ async def _recording_async_iterator(source, call: Call, acc: Accumulator):
     _end(call, acc)
 
 
+def _close_of(stream: Any):
+    """A way to call the stream's own close() later without holding the stream: a closure over
+    the bound method, kept on the stream, would make it a reference cycle, and Anthropic's
+    client relies on a dropped stream being freed (and its connection closed) at once."""
+    if "close" in getattr(stream, "__dict__", {}):
+        return stream.__dict__["close"]  # someone else's wrapper: keep it as it is
+    ref = weakref.ref(stream)
+    close = type(stream).close
+
+    def original_close():
+        target = ref()
+        if target is not None:
+            return close(target)
+        return None
+
+    return original_close
+
+
 def instrument_sync_stream(stream: Any, call: Call, acc: Accumulator) -> None:
     """For the Stainless clients' Stream (OpenAI, Anthropic): both iterate `self._iterator`, so
     the returned object stays the library's own and only its item source is wrapped."""
     recording = _recording_iterator(stream._iterator, call, acc)
-    original_close = stream.close
+    original_close = _close_of(stream)
 
     def close() -> None:
         try:
@@ -186,11 +205,13 @@ def instrument_sync_stream(stream: Any, call: Call, acc: Accumulator) -> None:
 
 def instrument_async_stream(stream: Any, call: Call, acc: Accumulator) -> None:
     recording = _recording_async_iterator(stream._iterator, call, acc)
-    original_close = stream.close
+    original_close = _close_of(stream)
 
     async def close() -> None:
         try:
-            await original_close()
+            result = original_close()
+            if result is not None:
+                await result
         finally:
             _end(call, acc)
 
