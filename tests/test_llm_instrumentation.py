@@ -438,9 +438,40 @@ def test_litellm_completion_is_recorded_once_not_again_through_the_openai_client
 
     asyncio.run(async_call())
 
+    async def async_stream():
+        stream = await litellm.acompletion(
+            model="openai/gpt-4o-mini",
+            messages=user("async litellm stream"),
+            api_base=fake.openai_url,
+            api_key="sk-test",
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    assert asyncio.run(async_stream()) == "Echo: async litellm stream"
+    with pytest.raises(litellm.BadRequestError):
+        litellm.completion(
+            model="openai/gpt-4o-mini",
+            messages=user("[error]"),
+            api_base=fake.openai_url,
+            api_key="sk-test",
+            num_retries=0,
+        )
+
     events = stored(session)
-    assert len(fake.served) == 3
-    assert [e.event_type for e in events] == ["llms"] * 3  # not one more per OpenAI call inside
+    assert len(fake.served) == 5
+    # One event per LiteLLM call, not one more per OpenAI call inside it.
+    assert [e.event_type for e in events] == ["llms"] * 5 + ["errors"]
+    assert events[5].trigger_event_id == events[4].id and events[5].name == "BadRequestError"
+    assert events[4].payload["prompt"] == user("[error]")
+    assert_llm(
+        events[3],
+        model="gpt-4o-mini",
+        prompt=user("async litellm stream"),
+        completion=echo("async litellm stream"),
+        served=fake.served[3],
+    )
     assert_llm(
         events[0],
         model="gpt-4o-mini",
