@@ -103,3 +103,14 @@ def document_error_responses(result, generator, request, public):
                     entry["headers"] = RETRY_AFTER_HEADER
                 responses.setdefault(code, entry)
     return result
+
+
+def api_not_found(request, *args, **kwargs):
+    """A JSON 404 for any /v2/ path no endpoint matches (a session id that is not a UUID, say):
+    an API client must never be handed Django's HTML error page."""
+    from django.http import JsonResponse
+
+    return JsonResponse(
+        error_body(f"No API endpoint at {request.path}: see /v2/docs for the endpoints."),
+        status=404,
+    )

@@ -7,8 +7,13 @@ from django.conf import settings
 from rest_framework.parsers import BaseParser
 
 from agentops_site.errors import ApiError
+from events.validation import MAX_JSON_DEPTH, json_depth_exceeds
 
 GZIP_WBITS = 16 + zlib.MAX_WBITS
+# An event's payload may nest MAX_JSON_DEPTH levels inside {"events": [{...}]}; nothing a client
+# sends needs more. Deeper bodies (host_env, say) would otherwise reach json.dumps (RecursionError,
+# a 500) or be stored and break the export (orjson writes at most 254 levels).
+MAX_BODY_DEPTH = MAX_JSON_DEPTH + 4
 
 
 def too_large(limit: int) -> ApiError:
@@ -64,6 +69,13 @@ class OrjsonParser(BaseParser):
         if not body.strip():
             raise ApiError("The request body is empty: send a JSON object.", status_code=400)
         try:
-            return orjson.loads(body)
+            data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ApiError(f"The request body is not valid JSON: {exc}.", status_code=400) from None
+        if json_depth_exceeds(data, MAX_BODY_DEPTH):
+            raise ApiError(
+                f"The request body is nested deeper than {MAX_BODY_DEPTH} levels.",
+                status_code=400,
+                errors={"body": [f"At most {MAX_BODY_DEPTH} levels of nesting."]},
+            )
+        return data

@@ -32,3 +32,12 @@ def pg_url(private_pg) -> str:
 @pytest.fixture(scope="session")
 def load_seconds() -> float:
     return float(os.environ.get("RELIABILITY_LOAD_SECONDS", "20"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    from reliability import figures
+
+    text = figures.dump()
+    if text:
+        terminalreporter.section("reliability figures")
+        terminalreporter.write_line(text)
