@@ -1,0 +1,67 @@
+"""Agent programs that use our SDK (sdk/, import name `agentops`), run as subprocesses we own."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Records EVENTS tool events, one every PAUSE seconds, then ends the session (Success) and
+# prints the session id first and "done <cost>" last. Every event id is printed, so the test
+# knows exactly what was sent.
+RECORDING_AGENT = r"""
+import os, sys, time, agentops
+n, pause = int(os.environ["EVENTS"]), float(os.environ["PAUSE"])
+session = agentops.init(
+    api_key=os.environ["KEY"], endpoint=os.environ["ENDPOINT"], instrument_llm_calls=False,
+    max_wait_time=int(os.environ.get("MAX_WAIT_MS", "100")),
+    max_flush_time=int(os.environ.get("FLUSH_MS", "60000")), env_data_opt_out=True,
+)
+print("session", session.session_id, flush=True)
+for i in range(n):
+    event = agentops.ToolEvent(name="step", params={"i": i}, returns="ok")
+    agentops.record(event)
+    print("event", event.id, flush=True)
+    time.sleep(pause)
+agentops.end_session("Success")
+print("done", flush=True)
+"""
+
+
+def agent_env(*, key: str, endpoint: str, events: int, pause: float, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTOPS_")}
+    env.update(
+        KEY=key,
+        ENDPOINT=endpoint,
+        EVENTS=str(events),
+        PAUSE=str(pause),
+        PYTHONUNBUFFERED="1",
+        **{k: str(v) for k, v in extra.items()},
+    )
+    return env
+
+
+def start_agent(log_path: Path, script: str = RECORDING_AGENT, **env) -> subprocess.Popen:
+    log = open(log_path, "w")  # noqa: SIM115 - the child owns it; read back with agent_output
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=agent_env(**env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def agent_output(log_path: Path) -> tuple[str | None, list[str], bool, str]:
+    """(session id, event ids printed, whether it printed done, the whole log)."""
+    text = log_path.read_text(errors="replace")
+    session_id, ids, done = None, [], False
+    for line in text.splitlines():
+        if line.startswith("session "):
+            session_id = line.split()[1]
+        elif line.startswith("event "):
+            ids.append(line.split()[1])
+        elif line == "done":
+            done = True
+    return session_id, ids, done, text
