@@ -80,9 +80,18 @@ def start_session(live_server, api_key, monkeypatch):
         return session
 
     yield start
-    for session in agentops.get_client().sessions:
+    client = agentops.get_client()
+    for session in client.sessions:
         session.end_session("Indeterminate")
     llms.uninstrument()
+    # Stop this client's sender thread, so that its keep-alive connection to the live server
+    # closes (the SDK has no public shutdown yet): a live-server thread serving it would keep
+    # a database connection open, and Postgres refuses to drop the test database past one.
+    sender = client._sender
+    sender._stopped = True
+    sender._wake.set()
+    if sender._thread is not None:
+        sender._thread.join(5)
 
 
 def stored(session) -> list[Event]:
