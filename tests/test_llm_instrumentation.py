@@ -409,6 +409,38 @@ def test_a_dropped_stream_is_freed_at_once_and_recorded_with_what_came(fake, sta
     assert (event.prompt_tokens, event.completion_tokens) == (fake.served[0].prompt_tokens, 1)
 
 
+def test_closing_a_stream_early_closes_it_as_the_library_does_and_records_what_came(
+    fake, start_session
+):
+    session = start_session()
+
+    async def read_one_then_close():
+        client = openai.AsyncOpenAI(base_url=fake.openai_url, api_key="sk-test", max_retries=0)
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=user("close me early"), stream=True
+        )
+        await stream.__anext__()  # the role chunk
+        first = await stream.__anext__()
+        await stream.close()
+        return first.choices[0].delta.content, stream.response.is_closed
+
+    content, closed = asyncio.run(read_one_then_close())
+    assert (content, closed) == ("Echo:", True)
+    with openai.OpenAI(base_url=fake.openai_url, api_key="sk-test", max_retries=0) as client:
+        with client.chat.completions.create(
+            model="gpt-4o-mini", messages=user("sync close"), stream=True
+        ) as stream:
+            next(stream)
+        assert stream.response.is_closed
+
+    events = stored(session)
+    assert [e.payload["completion"] for e in events] == [
+        {"role": "assistant", "content": "Echo:"},
+        {"role": "assistant", "content": None},
+    ]
+    assert all(e.prompt_tokens is None for e in events)  # no usage without include_usage
+
+
 # --- LiteLLM --------------------------------------------------------------------------------
 
 
