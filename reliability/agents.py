@@ -65,3 +65,26 @@ def agent_output(log_path: Path) -> tuple[str | None, list[str], bool, str]:
         elif line == "done":
             done = True
     return session_id, ids, done, text
+
+
+# Records LLM events for DURATION seconds (one every PAUSE seconds), then ends the session.
+LOAD_AGENT = r"""
+import os, time, agentops
+duration, pause = float(os.environ["DURATION"]), float(os.environ["PAUSE"])
+session = agentops.init(
+    api_key=os.environ["KEY"], endpoint=os.environ["ENDPOINT"], instrument_llm_calls=False,
+    max_wait_time=500, max_flush_time=120000, env_data_opt_out=True,
+)
+print("session", session.session_id, flush=True)
+end = time.monotonic() + duration
+out = []
+while time.monotonic() < end:
+    event = agentops.LLMEvent(model="gpt-4o", prompt="Hello " * 20, completion="World " * 40,
+                              prompt_tokens=20, completion_tokens=40)
+    agentops.record(event)
+    out.append(f"event {event.id}")
+    time.sleep(pause)
+agentops.end_session("Success")
+print("\n".join(out), flush=True)
+print("done", flush=True)
+"""

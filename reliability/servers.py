@@ -173,6 +173,7 @@ class Gunicorn:
         self.database_url = database_url
         self.workers = workers
         self.log_path = log_dir / f"gunicorn-{self.port}.log"
+        self.access_path = log_dir / f"access-{self.port}.log"
         self.env = base_env(
             DATABASE_URL=database_url,
             PUBLIC_URL=self.url,
@@ -196,6 +197,10 @@ class Gunicorn:
                 "60",
                 "--graceful-timeout",
                 "5",
+                "--access-logfile",
+                str(self.access_path),
+                "--access-logformat",
+                "access %(m)s %(U)s %(s)s",
             ],
             cwd=ROOT,
             env=self.env,
@@ -218,6 +223,17 @@ class Gunicorn:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def statuses(self) -> dict[str, int]:
+        """Responses so far by status code, from the access log."""
+        counts: dict[str, int] = {}
+        if not self.access_path.exists():
+            return counts
+        for line in self.access_path.read_text(errors="replace").splitlines():
+            if line.startswith("access "):
+                status = line.rsplit(" ", 1)[-1]
+                counts[status] = counts.get(status, 0) + 1
+        return counts
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
