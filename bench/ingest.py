@@ -192,8 +192,9 @@ def insert_sessions(project_id, work) -> None:
     )
 
 
-def ceiling(database_url: str, project_id, rows) -> tuple[float, float]:
-    """(COPY rows/s, COPY-into-staging + INSERT ON CONFLICT DO NOTHING rows/s) of these rows.
+def ceiling(database_url: str, project_id, rows) -> tuple[float, float, float]:
+    """(COPY rows/s, COPY-into-staging + INSERT ON CONFLICT DO NOTHING rows/s, Postgres CPU ms
+    per 100 rows of the latter) of these rows.
 
     The first is COPY from Python (psycopg's write_row: client formatting included). For the
     second, the rows' COPY text is taken back from the table first (COPY TO, off the clock), so
@@ -232,6 +233,9 @@ def ceiling(database_url: str, project_id, rows) -> tuple[float, float]:
         chunks = [
             b"".join(lines[i : i + STAGING_CHUNK]) for i in range(0, len(lines), STAGING_CHUNK)
         ]
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        conn.commit()
+        cpu_before = cpu_seconds([backend])
         with Timer() as dedupe:
             for chunk in chunks:
                 with conn.cursor() as cur:
@@ -242,39 +246,75 @@ def ceiling(database_url: str, project_id, rows) -> tuple[float, float]:
                         "ON CONFLICT (id) DO NOTHING"
                     )
                 conn.commit()
-    return len(rows) / plain.seconds, len(lines) / dedupe.seconds
+        cpu = (cpu_seconds([backend]) - cpu_before) / len(lines) * 100 * 1000
+    return len(rows) / plain.seconds, len(lines) / dedupe.seconds, cpu
 
 
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds used so far by these processes (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
+    return sum(cpu_of(pid) or 0.0 for pid in pids)
 
 
-def server_pids(gunicorn: subprocess.Popen, database: str) -> tuple[list[int], list[int]]:
-    """(gunicorn master and workers, Postgres backends connected to the bench database)."""
-    import psycopg
+def cpu_of(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+
+class BackendCpu(threading.Thread):
+    """CPU used by the bench database's Postgres backends while running, sampled every 0.2 s.
+
+    Backends come and go (CONN_MAX_AGE reconnects), so each is followed from the first time it
+    is seen (a backend born during the run counts from 0) to the last sample it was alive in.
+    """
+
+    def __init__(self, database: str):
+        super().__init__(daemon=True)
+        self.database = database
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.stop = threading.Event()
+
+    def sample(self, conn, initial: bool) -> None:
+        for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [self.database],
+        ):
+            cpu = cpu_of(pid)
+            if cpu is None:
+                continue
+            self.first.setdefault(pid, cpu if initial else 0.0)
+            self.last[pid] = cpu
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(pg_url("postgres"), autocommit=True) as conn:
+            self.sample(conn, initial=True)
+            self.ready.set()
+            while not self.stop.wait(0.2):
+                self.sample(conn, initial=False)
+            self.sample(conn, initial=False)
+
+    def start(self) -> None:
+        self.ready = threading.Event()
+        super().start()
+        self.ready.wait()
+
+    def seconds(self) -> float:
+        self.stop.set()
+        self.join()
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
+def server_pids(gunicorn: subprocess.Popen) -> list[int]:
+    """The gunicorn master and its workers."""
     out = subprocess.run(
         ["pgrep", "-g", str(gunicorn.pid)], capture_output=True, text=True, check=False
     ).stdout
-    web = [int(p) for p in out.split()]
-    with psycopg.connect(pg_url("postgres"), autocommit=True) as conn:
-        db = [
-            r[0]
-            for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                [database],
-            )
-        ]
-    return web, db
+    return [int(p) for p in out.split()]
 
 
 def http_run(port: int, api_key: str, work) -> dict:
@@ -427,7 +467,7 @@ def main() -> None:
 
             truncate_events()
             insert_sessions(project.id, work)
-            copy_plain, copy_dedupe = ceiling(url, project.id, rows)
+            copy_plain, copy_dedupe, copy_cpu = ceiling(url, project.id, rows)
             truncate_events()
 
             # Warm every worker's database connection, so their backends can be found.
@@ -435,14 +475,14 @@ def main() -> None:
                 conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
                 conn.request("GET", "/healthz")
                 conn.getresponse().read()
-            web, db = server_pids(server, args.db)
-            web_cpu, db_cpu, client_cpu = cpu_seconds(web), cpu_seconds(db), time.process_time()
+            web = server_pids(server)
+            db_cpu = BackendCpu(args.db)
+            db_cpu.start()
+            web_cpu, client_cpu = cpu_seconds(web), time.process_time()
             result = http_run(args.port, api_key, work)
             batches = sum(len(w["bodies"]) for w in work)
             web_cpu = (cpu_seconds(web) - web_cpu) / batches * 1000
-            # Backends that connected during the run count whole (their baseline was 0).
-            db_after = server_pids(server, args.db)[1]
-            db_cpu = (cpu_seconds(db_after) - db_cpu) / batches * 1000
+            db_cpu = db_cpu.seconds() / batches * 1000
             client_cpu = (time.process_time() - client_cpu) / batches * 1000
             exact = check_exactly_once(work)
             if args.broker:
@@ -463,6 +503,7 @@ def main() -> None:
                     "gunicorn": round(web_cpu, 2),
                     "postgres_backends": round(db_cpu, 2),
                     "bench_clients": round(client_cpu, 2),
+                    "copy_dedupe_postgres_per_100_rows": round(copy_cpu, 2),
                 },
                 "load_avg_1m": round(os.getloadavg()[0], 2),
             }
@@ -488,7 +529,12 @@ def main() -> None:
         validation_events_per_s=round(median([r["validation_events_per_s"] for r in rounds])),
         cpu_ms_per_batch={
             part: round(median([r["cpu_ms_per_batch"][part] for r in rounds]), 2)
-            for part in ("gunicorn", "postgres_backends", "bench_clients")
+            for part in (
+                "gunicorn",
+                "postgres_backends",
+                "bench_clients",
+                "copy_dedupe_postgres_per_100_rows",
+            )
         },
         statements_per_batch=statements,
         target="ratio >= 0.5, p99 < 100 ms, 0 errors",

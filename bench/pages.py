@@ -98,12 +98,19 @@ def main() -> None:
         if args.profile and args.profile != name:
             continue
         if args.profile:
+            from django.db import connection
+            from django.test.utils import CaptureQueriesContext
+
             client.get(url)
             profiler = cProfile.Profile()
-            profiler.enable()
-            client.get(url)
-            profiler.disable()
+            with CaptureQueriesContext(connection) as queries:
+                profiler.enable()
+                client.get(url)
+                profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+            slowest = sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:3]
+            for q in slowest:
+                print(f"--- {float(q['time']) * 1000:.1f} ms: {q['sql'][:1500]}")
             continue
         figures = measure(client, url, args.repeat, args.warmup)
         report("page", page=name, url=url, **figures)
