@@ -59,7 +59,10 @@ def child(kind: str) -> None:
             # Chunks hold whole rows (see events/export.py), so this counts events exactly.
             events += chunk.count(b'"event_type":')
     else:
-        with connection.connection.cursor(name="bench_raw") as cursor:
+        with (
+            connection.connection.transaction(),
+            connection.connection.cursor(name="raw") as cursor,
+        ):
             cursor.itersize = 2000
             cursor.execute(
                 "SELECT * FROM events_event WHERE session_id = %s ORDER BY init_timestamp, id",
