@@ -184,8 +184,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers a message a killed worker never acknowledged after this many seconds; it must
 # exceed the longest task time limit (analytics.purge_old_data: 3300 s).
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+# Workers sweep for such messages about ten times per visibility timeout, at most every 100 s
+# (kombu's default: every 10th tick of 10 s), so a small timeout really redelivers quickly.
+_RESTORE_PERIOD = min(100, max(1, CELERY_VISIBILITY_TIMEOUT // 10))
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": min(10, _RESTORE_PERIOD),
+    "unacked_restore_throttle": max(1, _RESTORE_PERIOD // 10),
     "socket_connect_timeout": 5,
 }
 # Lets several deployments (or test runs) share one Redis without taking each other's tasks.
