@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from ._log import logger
 from .transport import Connection, Result
-from .wire import batch_body, encode_event, encode_json, to_wire
+from .wire import batch_body, encode_json, to_wire
 
 if TYPE_CHECKING:
     from .session import Session
@@ -29,7 +29,7 @@ BACKOFF_BASE = 0.25  # seconds
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 300.0
 
-Items = list  # [(event id, JSON bytes)]
+Items = list  # events in wire shape (dicts)
 
 
 def backoff_delay(attempt: int) -> float:
@@ -132,31 +132,25 @@ class Sender:
     # --- building and sending batches -------------------------------------------------------
 
     def take_batch(self, session: Session) -> Optional[Items]:
-        """Up to one request's worth of events, encoded; None when there are none.
+        """Up to one request's worth of events in wire shape; None when there are none.
         Marks a batch in flight before taking anything, so a flush that finds the queue empty
         knows to wait for it."""
         session._batch_started()
-        config = session.config
-        max_events, max_bytes = config.max_batch_size, config.max_batch_bytes
+        max_events = session.config.max_batch_size
         items: Items = []
-        size = 0
         retry = session._retry
         queue = session._queue
+        while retry and len(items) < max_events:
+            try:
+                items.append(retry.popleft())
+            except IndexError:
+                break
         while len(items) < max_events:
             try:
-                item = retry.popleft()
+                snapshot, recorded_at = queue.popleft()
             except IndexError:
-                try:
-                    snapshot, recorded_at = queue.popleft()
-                except IndexError:
-                    break
-                wire = to_wire(snapshot, recorded_at)
-                item = (wire["id"], encode_event(wire))
-            if items and size + len(item[1]) + 1 > max_bytes:
-                retry.appendleft(item)
                 break
-            items.append(item)
-            size += len(item[1]) + 1
+            items.append(to_wire(snapshot, recorded_at))
         if not items:
             session._batch_done()
             return None
@@ -166,15 +160,20 @@ class Sender:
     def deliver(
         self, conn: Connection, session: Session, items: Items, deadline: Optional[float]
     ) -> bool:
-        """Post the events (splitting on 413). False: the deadline passed first; the events
-        not yet confirmed are put back at the head of the session's queue."""
+        """Post the events (halving a batch over max_batch_bytes or refused with 413). False:
+        the deadline passed first; the events not yet confirmed go back to the head of the
+        session's queue, in order."""
         pending = [items]
         while pending:
             chunk = pending.pop()
             if session._dead is not None:
                 session._lose(len(chunk), session._dead)
                 continue
-            body = batch_body([data for _, data in chunk])
+            body = batch_body(chunk)
+            if len(body) > session.config.max_batch_bytes and len(chunk) > 1:
+                half = len(chunk) // 2
+                pending.extend([chunk[half:], chunk[:half]])
+                continue
             result = self.call(conn, session, "/v2/create_events", body, deadline=deadline)
             if result is None:
                 for rest in [chunk, *reversed(pending)]:
@@ -192,7 +191,19 @@ class Sender:
         return True
 
     def send_updates(self, conn: Connection, session: Session, deadline: Optional[float]) -> bool:
-        """Agents, tag changes and an end state that could not be sent earlier."""
+        """Agents, tag changes and the end state, sent by one thread at a time (the worker and
+        end_session() may both get here; the end must reach the server once)."""
+        if not (session._agents_pending or session._tags_dirty or session._end_payload):
+            return True
+        timeout = -1 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not session._update_lock.acquire(timeout=timeout):
+            return False
+        try:
+            return self._send_updates(conn, session, deadline)
+        finally:
+            session._update_lock.release()
+
+    def _send_updates(self, conn: Connection, session: Session, deadline: Optional[float]) -> bool:
         for agent in session._take_agents():
             body = encode_json(agent)
             result = self.call(conn, session, "/v2/create_agent", body, deadline=deadline)

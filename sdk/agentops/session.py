@@ -103,6 +103,7 @@ class Session:
 
         self._state_lock = threading.RLock()  # re-entrant: a signal handler may end us mid-call
         self._drop_lock = threading.Lock()
+        self._update_lock = threading.Lock()
         self._idle = threading.Condition(threading.RLock())
         self._inflight = 0  # batches being sent
         self._inflight_events = 0

@@ -71,25 +71,21 @@ def _sanitise(obj: Any, depth: int = 0, seen: frozenset = frozenset()) -> Any:
     return _sanitise(converted, depth + 1, inner)
 
 
-def _event_id(value: Any) -> str:
-    return str(value)
-
-
 def to_wire(snapshot: dict, recorded_at: float) -> dict:
-    """The wire shape of one recorded event (a shallow copy of its fields)."""
-    out: dict[str, Any] = {}
-    for key, value in snapshot.items():
-        if value is None or key.startswith("_") or key in ("session_id", "exception"):
-            continue
-        out[key] = value
+    """The wire shape of one recorded event (from a shallow copy of its fields)."""
+    out = {k: v for k, v in snapshot.items() if v is not None}
+    out.pop("session_id", None)  # the session token names the session
+    out.pop("exception", None)
     event_type = out.get("event_type")
     if isinstance(event_type, Enum):
         out["event_type"] = event_type.value
-    out["id"] = _event_id(out.get("id"))
-    if "agent_id" in out:
-        out["agent_id"] = str(out["agent_id"])
-    if "thread_id" in out:
-        out["thread_id"] = str(out["thread_id"])
+    out["id"] = str(out.get("id"))
+    agent_id = out.get("agent_id")
+    if agent_id is not None and agent_id.__class__ is not str:
+        out["agent_id"] = str(agent_id)
+    thread_id = out.get("thread_id")
+    if thread_id is not None and thread_id.__class__ is not str:
+        out["thread_id"] = str(thread_id)
     for stamp in ("init_timestamp", "end_timestamp"):
         if isinstance(out.get(stamp), datetime):
             out[stamp] = out[stamp].isoformat()
@@ -100,11 +96,14 @@ def to_wire(snapshot: dict, recorded_at: float) -> dict:
     trigger = out.pop("trigger_event", None)
     if trigger is not None:
         # Flat ids, not the nested object the official SDK sends: smaller, and no cycles.
-        out.setdefault("trigger_event_id", str(getattr(trigger, "id", "")) or None)
+        trigger_id = getattr(trigger, "id", None)
+        if trigger_id is not None:
+            out.setdefault("trigger_event_id", str(trigger_id))
         trigger_type = getattr(trigger, "event_type", None)
         if isinstance(trigger_type, Enum):
             trigger_type = trigger_type.value
-        out.setdefault("trigger_event_type", trigger_type)
+        if trigger_type is not None:
+            out.setdefault("trigger_event_type", trigger_type)
     return out
 
 
@@ -123,8 +122,13 @@ def encode_event(event: dict) -> bytes:
         return json.dumps(_sanitise(slim)).encode()
 
 
-def batch_body(parts: list[bytes]) -> bytes:
-    return b'{"events":[' + b",".join(parts) + b"]}"
+def batch_body(events: list) -> bytes:
+    """{"events": [...]} as JSON bytes. One C-encoder call for the whole batch; only when
+    that fails (NaN, a cycle, an odd object) are the events encoded one by one."""
+    try:
+        return _ENCODER.encode({"events": events}).encode("utf-8", "replace")
+    except (ValueError, TypeError, RecursionError, UnicodeError):
+        return b'{"events":[' + b",".join(encode_event(e) for e in events) + b"]}"
 
 
 def encode_json(payload: Any) -> bytes:
