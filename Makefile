@@ -5,10 +5,11 @@ PYTHON ?= python3
 
 .PHONY: install run test lint worker beat demo clean bench
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml sdk/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e sdk
 	touch $@
 
 install: $(VENV)/.installed
