@@ -1,8 +1,12 @@
 """The reaper ends silent running sessions as Indeterminate, and nothing else."""
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 
 from analytics.models import DailyRollup
 from analytics.reaper import expire_silent_sessions
@@ -63,3 +67,30 @@ def test_the_command_runs_the_reaper(project, settings, capsys):
         call_command("expire_sessions")
     assert "Ended 1 silent session(s)" in capsys.readouterr().out
     assert Session.objects.get().end_state == "Indeterminate"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_that_speaks_while_the_reaper_runs_is_not_reaped(project, settings):
+    """The reaper picks its candidates, then a request for one of them commits before the
+    reaper's UPDATE can take the row: the UPDATE re-checks the silence and leaves it alone."""
+    settings.SESSION_INACTIVITY_TIMEOUT = 60
+    session = make_session(project, start=DAY0, last_seen=DAY0)
+    holding = threading.Event()
+
+    def request_arrives():
+        # What ingestion does: touch last_seen_at in a transaction, here held open for a while.
+        try:
+            with transaction.atomic():
+                Session.objects.filter(id=session.id).update(last_seen_at=datetime.now(UTC))
+                holding.set()
+                time.sleep(1.5)  # the reaper selects meanwhile, then waits for the row
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=request_arrives)
+    writer.start()
+    assert holding.wait(10)
+    ended = expire_silent_sessions()
+    writer.join()
+    assert ended == 0
+    assert Session.objects.get(id=session.id).end_state is None
