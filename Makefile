@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTHON ?= python3
 
-.PHONY: install run test lint worker beat demo clean bench
+.PHONY: install run test lint worker beat demo clean bench reliability
 
 $(VENV)/.installed: pyproject.toml sdk/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+# Fuzzing (schemathesis), faults (server, Postgres, agent killed), load: servers of its own
+# (a private Postgres cluster, gunicorn). RELIABILITY_LOAD_SECONDS=60 for the full load figure.
+reliability: install
+	$(PY) -m pytest -p no:cacheprovider reliability/
 
 lint: install
 	$(VENV)/bin/ruff check .

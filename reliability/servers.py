@@ -27,7 +27,19 @@ import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _pg_bin() -> Path:
+    """PG_BIN, else the newest Debian-installed PostgreSQL's bin directory."""
+    if os.environ.get("PG_BIN"):
+        return Path(os.environ["PG_BIN"])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
+    )
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 PYTHON = Path(sys.executable)
 GUNICORN = PYTHON.parent / "gunicorn"
 TEMPLATE_DB = "agentops_template"
@@ -178,8 +190,7 @@ class Gunicorn:
             DATABASE_URL=database_url,
             PUBLIC_URL=self.url,
             # Tests decide per test whether failed checks and key rates are throttled.
-            AUTH_FAILURE_LIMIT="0",
-            **{k: str(v) for k, v in env.items()},
+            **{"AUTH_FAILURE_LIMIT": "0", **{k: str(v) for k, v in env.items()}},
         )
         self.process: subprocess.Popen | None = None
 
