@@ -111,7 +111,7 @@ def celery_broker(transactional_db) -> Iterator[Broker]:
             yield Broker(url=BROKER_URL, queue=queue, client=client)
     finally:
         # kombu keeps unacknowledged messages in these keys; drop what this test left.
-        client.delete(queue)
+        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
         for tag, payload in client.hgetall("unacked").items():
             if queue.encode() in payload:
                 client.hdel("unacked", tag)
