@@ -8,6 +8,7 @@ list in the reliability issue, on every endpoint that takes a body, plus a gener
 """
 
 import gzip
+import time
 import uuid
 import zlib
 
@@ -326,3 +327,20 @@ def test_any_json_events_get_an_exact_account_and_never_a_500(client, live, even
     stored = Event.objects.filter(session_id=sid)
     assert session.llm_count == stored.filter(event_type="llms").count()
     assert session.action_count == stored.filter(event_type="actions").count()
+
+
+def test_a_100k_tag_list_is_refused_quickly_not_after_a_quadratic_scan(client, api_key, live):
+    # Deduplicating 100,000 tags by list search took ~50 s of one worker's CPU: a cheap DoS.
+    tags = [f"t{i}" for i in range(100_000)]
+    started = time.monotonic()
+    response = post(
+        client, "/v2/create_session", {"session": {"session_id": str(uuid.uuid4()), "tags": tags}},
+        key=api_key,
+    )  # fmt: skip
+    assert response.status_code == 400 and "session.tags" in response.json()["errors"]
+    assert time.monotonic() - started < 5
+    # Repeats of the same few tags are still fine, and kept once each, in order.
+    sid = str(uuid.uuid4())
+    body = {"session": {"session_id": sid, "tags": ["b", "a", "b"] * 30_000}}
+    assert post(client, "/v2/create_session", body, key=api_key).status_code == 200
+    assert sorted(Session.objects.get(id=sid).tags.values_list("name", flat=True)) == ["a", "b"]
