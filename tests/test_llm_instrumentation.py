@@ -66,6 +66,7 @@ def start_session(live_server, api_key, monkeypatch):
     """agentops.init() on a fresh default client, against our live server; everything
     uninstrumented and ended afterwards."""
     monkeypatch.setattr(agentops, "_client", None)
+    llms.uninstrument()  # whatever an earlier test's init() left patched in this process
     started = []
 
     def start(**settings):
