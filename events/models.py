@@ -57,6 +57,12 @@ class Event(models.Model):
             models.Index(
                 fields=["project", "event_type", "init_timestamp"], name="event_project_type_time"
             ),
+            # The session list's model filter: "has this session an LLM call of model X".
+            models.Index(
+                fields=["session", "model"],
+                name="event_session_llm_model",
+                condition=Q(event_type="llms"),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
