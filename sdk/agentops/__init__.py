@@ -1,16 +1,15 @@
 """agentops: record your agents' sessions on a self-hosted AgentOps server.
 
-    import agentops
-    agentops.init(api_key="...", endpoint="http://localhost:8000")
-    agentops.record(agentops.ActionEvent(action_type="search", params={"q": "..."}))
-    agentops.end_session("Success")
+import agentops
+agentops.init(api_key="...", endpoint="http://localhost:8000")
+agentops.record(agentops.ActionEvent(action_type="search", params={"q": "..."}))
+agentops.end_session("Success")
 """
 
 from __future__ import annotations
 
 import threading
 from decimal import Decimal
-from typing import Optional, Union
 
 from ._log import logger
 from ._time import get_ISO_time
@@ -38,9 +37,9 @@ __all__ = [
     "create_agent",
     "end_all_sessions",
     "end_session",
+    "get_ISO_time",
     "get_api_key",
     "get_client",
-    "get_ISO_time",
     "get_session",
     "init",
     "record",
@@ -53,7 +52,7 @@ __all__ = [
     "track_agent",
 ]
 
-_client: Optional[Client] = None
+_client: Client | None = None
 _client_lock = threading.Lock()
 
 
@@ -68,20 +67,20 @@ def get_client() -> Client:
 
 
 def init(
-    api_key: Optional[str] = None,
-    parent_key: Optional[str] = None,
-    endpoint: Optional[str] = None,
-    max_wait_time: Optional[int] = None,
-    max_queue_size: Optional[int] = None,
-    tags: Optional[list] = None,
-    default_tags: Optional[list] = None,
-    instrument_llm_calls: Optional[bool] = None,
-    auto_start_session: Optional[bool] = None,
-    inherited_session_id: Optional[str] = None,
-    skip_auto_end_session: Optional[bool] = None,
-    env_data_opt_out: Optional[bool] = None,
+    api_key: str | None = None,
+    parent_key: str | None = None,
+    endpoint: str | None = None,
+    max_wait_time: int | None = None,
+    max_queue_size: int | None = None,
+    tags: list | None = None,
+    default_tags: list | None = None,
+    instrument_llm_calls: bool | None = None,
+    auto_start_session: bool | None = None,
+    inherited_session_id: str | None = None,
+    skip_auto_end_session: bool | None = None,
+    env_data_opt_out: bool | None = None,
     **settings,
-) -> Optional[Session]:
+) -> Session | None:
     """Configure the default client and (unless auto_start_session=False) start a session,
     returned. api_key and endpoint default to AGENTOPS_API_KEY and AGENTOPS_API_ENDPOINT.
 
@@ -125,20 +124,20 @@ def configure(**settings) -> None:
 
 
 def start_session(
-    tags: Optional[Union[str, list]] = None,
-    inherited_session_id: Optional[str] = None,
-    config: Optional[Configuration] = None,
-) -> Optional[Session]:
+    tags: str | list | None = None,
+    inherited_session_id: str | None = None,
+    config: Configuration | None = None,
+) -> Session | None:
     """Start a session (another one, if one is running). `config` applies to it alone."""
     return get_client().start_session(tags, inherited_session_id, config)
 
 
 def end_session(
-    end_state: Union[str, EndState] = EndState.INDETERMINATE,
-    end_state_reason: Optional[str] = None,
-    video: Optional[str] = None,
-    is_auto_end: Optional[bool] = None,
-) -> Optional[Decimal]:
+    end_state: str | EndState = EndState.INDETERMINATE,
+    end_state_reason: str | None = None,
+    video: str | None = None,
+    is_auto_end: bool | None = None,
+) -> Decimal | None:
     """End the one running session; with several running, warn and do nothing."""
     return get_client().end_session(end_state, end_state_reason, video, is_auto_end)
 
@@ -156,21 +155,21 @@ def set_tags(tags) -> None:
     get_client().set_tags(tags)
 
 
-def create_agent(name: str, agent_id: Optional[str] = None) -> Optional[str]:
+def create_agent(name: str, agent_id: str | None = None) -> str | None:
     return get_client().create_agent(name, agent_id)
 
 
-def get_session(session_id) -> Optional[Session]:
+def get_session(session_id) -> Session | None:
     return get_client().get_session(session_id)
 
 
 def end_all_sessions(
-    end_state: Union[str, EndState] = EndState.INDETERMINATE, end_state_reason=None
+    end_state: str | EndState = EndState.INDETERMINATE, end_state_reason=None
 ) -> None:
     get_client().end_all_sessions(end_state, end_state_reason)
 
 
-def get_api_key() -> Optional[str]:
+def get_api_key() -> str | None:
     return get_client().api_key
 
 

@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 
 
-def get_ISO_time() -> str:  # noqa: N802 - the official SDK's name, kept for code that imports it
+def get_ISO_time() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 

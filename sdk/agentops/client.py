@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from decimal import Decimal
-from typing import Optional, Union
 
 from . import exits
 from ._log import logger
 from .config import Configuration
 from .event import Event
 from .host_env import get_host_env
-from .sender import Sender
+from .sender import Deadline, Sender
 from .session import EndState, Session, clip_reason, end_state_value
 from .transport import Connection
 
@@ -23,7 +21,7 @@ START_WAIT_SECONDS = 2.0
 
 
 class Client:
-    def __init__(self, config: Optional[Configuration] = None) -> None:
+    def __init__(self, config: Configuration | None = None) -> None:
         if config is None:
             config = Configuration()
             config.apply_environment()
@@ -51,10 +49,10 @@ class Client:
         return self._initialized
 
     @property
-    def api_key(self) -> Optional[str]:
+    def api_key(self) -> str | None:
         return self._config.api_key
 
-    def initialize(self) -> Optional[Session]:
+    def initialize(self) -> Session | None:
         """Ready the client; start a session unless auto_start_session is off."""
         if self._config.api_key is None:
             self._config.apply_environment()
@@ -94,7 +92,7 @@ class Client:
     def current_session_ids(self) -> list[str]:
         return [str(s.session_id) for s in self.sessions]
 
-    def get_session(self, session_id) -> Optional[Session]:
+    def get_session(self, session_id) -> Session | None:
         for session in self.sessions:
             if str(session.session_id) == str(session_id):
                 return session
@@ -107,15 +105,14 @@ class Client:
 
     def start_session(
         self,
-        tags: Optional[Union[str, list]] = None,
-        inherited_session_id: Optional[Union[str, uuid.UUID]] = None,
-        config: Optional[Configuration] = None,
-    ) -> Optional[Session]:
+        tags: str | list | None = None,
+        inherited_session_id: str | uuid.UUID | None = None,
+        config: Configuration | None = None,
+    ) -> Session | None:
         """A new session (or, with inherited_session_id, this process's part of an existing
         one). `config` applies to this session only."""
-        if not self._initialized and config is None:
-            if self._config.api_key is None:
-                self._config.apply_environment()
+        if not self._initialized and config is None and self._config.api_key is None:
+            self._config.apply_environment()
         cfg = (config if config is not None else self._config).copy()
         if cfg.api_key is None:
             logger.error(
@@ -129,7 +126,9 @@ class Client:
             try:
                 session_id = uuid.UUID(str(inherited_session_id))
             except ValueError:
-                logger.error("agentops: inherited_session_id %r is not a UUID", inherited_session_id)
+                logger.error(
+                    "agentops: inherited_session_id %r is not a UUID", inherited_session_id
+                )
                 return None
         else:
             session_id = uuid.uuid4()
@@ -145,7 +144,7 @@ class Client:
         conn = Connection()
         try:
             registered = self._sender.register(
-                conn, session, time.monotonic() + min(START_WAIT_SECONDS, cfg.max_flush_time / 1000)
+                conn, session, Deadline(min(START_WAIT_SECONDS, cfg.max_flush_time / 1000))
             )
         finally:
             conn.close()
@@ -156,7 +155,8 @@ class Client:
             logger.warning(
                 "agentops: the server at %s is not reachable yet; session %s starts anyway and "
                 "its events wait in memory until the server answers.",
-                cfg.endpoint, session_id,
+                cfg.endpoint,
+                session_id,
             )
         with self._lock:
             self._sessions.append(session)
@@ -173,7 +173,7 @@ class Client:
             if session in self._sessions:
                 self._sessions.remove(session)
 
-    def _the_session(self, call: str) -> Optional[Session]:
+    def _the_session(self, call: str) -> Session | None:
         """The one running session, for module-level calls; None (with a warning) otherwise."""
         sessions = self.sessions
         if len(sessions) == 1:
@@ -182,7 +182,9 @@ class Client:
             logger.warning(
                 "agentops: %d sessions are running, so agentops.%s() does not know which one "
                 "to use; nothing done. Call it on the session: session.%s(...)",
-                len(sessions), call, call,
+                len(sessions),
+                call,
+                call,
             )
         else:
             logger.warning(
@@ -194,11 +196,11 @@ class Client:
 
     def end_session(
         self,
-        end_state: Union[str, EndState] = EndState.INDETERMINATE,
-        end_state_reason: Optional[str] = None,
-        video: Optional[str] = None,
-        is_auto_end: Optional[bool] = None,
-    ) -> Optional[Decimal]:
+        end_state: str | EndState = EndState.INDETERMINATE,
+        end_state_reason: str | None = None,
+        video: str | None = None,
+        is_auto_end: bool | None = None,
+    ) -> Decimal | None:
         if is_auto_end and self._config.skip_auto_end_session:
             return None
         session = self._the_session("end_session")
@@ -226,8 +228,8 @@ class Client:
         return list(self._config.default_tags)
 
     def create_agent(
-        self, name: Optional[str], agent_id: Optional[str] = None, session: Optional[Session] = None
-    ) -> Optional[str]:
+        self, name: str | None, agent_id: str | None = None, session: Session | None = None
+    ) -> str | None:
         agent_id = str(agent_id or uuid.uuid4())
         if session is not None:
             return session.create_agent(name, agent_id)
@@ -240,14 +242,15 @@ class Client:
             logger.warning(
                 "agentops: %d sessions are running; agent %r joins none of them. Pass "
                 "session=... to the agent's constructor or call session.create_agent(...).",
-                len(sessions), name,
+                len(sessions),
+                name,
             )
         return agent_id
 
     def end_all_sessions(
         self,
-        end_state: Union[str, EndState] = EndState.INDETERMINATE,
-        end_state_reason: Optional[str] = None,
+        end_state: str | EndState = EndState.INDETERMINATE,
+        end_state_reason: str | None = None,
     ) -> None:
         for session in self.sessions:
             session.end_session(end_state, end_state_reason)
@@ -257,7 +260,8 @@ class Client:
     def _end_for_exit(self, end_state: EndState, reason: str, *, at_exit: bool = False) -> None:
         """End the running sessions (unless skip_auto_end_session at a normal exit) and send
         everything still queued, all within one max_flush_time."""
-        deadline = time.monotonic() + self._config.max_flush_time / 1000
+        # One window for all sessions: a server that is down delays the exit once, not per session.
+        deadline = Deadline(self._config.max_flush_time / 1000)
         state = end_state_value(end_state)
         for session in self.sessions:
             if at_exit and session.config.skip_auto_end_session:

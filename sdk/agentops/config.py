@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import os
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ._log import logger
 
@@ -50,7 +51,9 @@ class Configuration:
         self.max_batch_size: int = SERVER_MAX_BATCH_EVENTS  # events per request
         self.max_batch_bytes: int = SERVER_MAX_BATCH_BYTES - 512 * 1024  # JSON bytes per request
         self.max_buffer_size: int = 100_000  # events held while the server is away
-        self.max_flush_time: int = 10_000  # ms: how long end_session/exit wait for the server
+        self.max_flush_time: int = (
+            10_000  # ms: end_session/exit give up after this long without progress
+        )
         self.request_timeout: int = 20_000  # ms: one HTTP request
         self.default_tags: list[str] = []
         self.instrument_llm_calls: bool = True  # init() patches OpenAI/Anthropic/LiteLLM
@@ -106,7 +109,9 @@ class Configuration:
             if isinstance(endpoint, str) and endpoint.startswith(("http://", "https://")):
                 self.endpoint = endpoint.rstrip("/")
             else:
-                logger.error("endpoint %r is not an http(s):// URL; keeping %s", endpoint, self.endpoint)
+                logger.error(
+                    "endpoint %r is not an http(s):// URL; keeping %s", endpoint, self.endpoint
+                )
         limits = {
             "max_wait_time": (max_wait_time, 1, None),
             "max_queue_size": (max_queue_size, 1, None),

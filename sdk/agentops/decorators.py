@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import uuid
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from ._log import logger
 from ._time import get_ISO_time
@@ -19,7 +19,7 @@ def _client():
     return get_client()
 
 
-def _target_session(explicit: Optional[Session], what: str) -> Optional[Session]:
+def _target_session(explicit: Session | None, what: str) -> Session | None:
     if explicit is not None:
         return explicit
     sessions = _client().sessions
@@ -29,12 +29,13 @@ def _target_session(explicit: Optional[Session], what: str) -> Optional[Session]
         logger.warning(
             "agentops: %d sessions are running, so %s is not recorded; pass session=<the "
             "session> to the decorated function.",
-            len(sessions), what,
+            len(sessions),
+            what,
         )
     return None
 
 
-def _params(signature: Optional[inspect.Signature], args: tuple, kwargs: dict) -> dict:
+def _params(signature: inspect.Signature | None, args: tuple, kwargs: dict) -> dict:
     if signature is None:
         return {"args": list(args), **kwargs}
     try:
@@ -48,19 +49,19 @@ def _params(signature: Optional[inspect.Signature], args: tuple, kwargs: dict) -
     return params
 
 
-def _recorder(make_event: Callable[..., Event], default_name: Optional[str]):
+def _recorder(make_event: Callable[..., Event], default_name: str | None):
     """The body shared by record_action and record_tool."""
 
     def decorator(func: Callable) -> Callable:
         name = default_name or func.__name__
         try:
-            signature: Optional[inspect.Signature] = inspect.signature(func)
+            signature: inspect.Signature | None = inspect.signature(func)
         except (TypeError, ValueError):
             signature = None
         # A `session=` keyword chooses the session, unless the function has its own `session`.
         takes_session = signature is not None and "session" in signature.parameters
 
-        def begin(args, kwargs) -> tuple[Optional[Session], Optional[Event]]:
+        def begin(args, kwargs) -> tuple[Session | None, Event | None]:
             explicit = None
             if not takes_session and isinstance(kwargs.get("session"), Session):
                 explicit = kwargs.pop("session")
@@ -117,29 +118,27 @@ def _recorder(make_event: Callable[..., Event], default_name: Optional[str]):
     return decorator
 
 
-def record_action(event_name: Optional[str] = None):
+def record_action(event_name: str | None = None):
     """Record each call as an ActionEvent (params, returns, timing); an exception is recorded
     as an ErrorEvent linked to that action, then re-raised."""
     if callable(event_name):  # used bare: @record_action
         return record_action(None)(event_name)
-    return _recorder(
-        lambda name, params: ActionEvent(action_type=name, params=params), event_name
-    )
+    return _recorder(lambda name, params: ActionEvent(action_type=name, params=params), event_name)
 
 
-def record_tool(tool_name: Optional[str] = None):
+def record_tool(tool_name: str | None = None):
     """Record each call as a ToolEvent; exceptions as with record_action."""
     if callable(tool_name):
         return record_tool(None)(tool_name)
     return _recorder(lambda name, params: ToolEvent(name=name, params=params), tool_name)
 
 
-def record_function(event_name: Optional[str] = None):
+def record_function(event_name: str | None = None):
     """The official SDK's old name of record_action."""
     return record_action(event_name)
 
 
-def _with_agent(func: Callable, agent_id_of: Callable[[tuple], Optional[str]]) -> Callable:
+def _with_agent(func: Callable, agent_id_of: Callable[[tuple], str | None]) -> Callable:
     """Run func with the agent's id in context, so events made inside carry it."""
     if inspect.iscoroutinefunction(func):
 
@@ -164,7 +163,7 @@ def _with_agent(func: Callable, agent_id_of: Callable[[tuple], Optional[str]]) -
     return wrapper
 
 
-def track_agent(name: Optional[str] = None):
+def track_agent(name: str | None = None):
     """Make a class (each instance) or a function an agent of the session: it is registered
     with a name, and events recorded inside its methods carry its agent_id."""
 
@@ -197,7 +196,10 @@ def track_agent(name: Optional[str] = None):
                         obj,
                         attr,
                         _with_agent(
-                            member, lambda args: getattr(args[0], "agentops_agent_id", None) if args else None
+                            member,
+                            lambda args: (
+                                getattr(args[0], "agentops_agent_id", None) if args else None
+                            ),
                         ),
                     )
             return obj

@@ -11,19 +11,19 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional, Union
+from typing import Any
 from uuid import UUID, uuid4
 
 from ._time import get_ISO_time
 
 # The agent (see track_agent) whose code is running; events created inside take its id.
 # A ContextVar, not a stack walk: reading it costs about 50 ns, and it follows asyncio tasks.
-current_agent_id: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
+current_agent_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "agentops_agent_id", default=None
 )
 
 
-def _agent_from_context() -> Optional[str]:
+def _agent_from_context() -> str | None:
     return current_agent_id.get()
 
 
@@ -40,13 +40,13 @@ class Event:
     """Base of all events. params: the inputs of the work; returns: its result."""
 
     event_type: str
-    params: Optional[dict] = None
+    params: dict | None = None
     returns: Any = None
     init_timestamp: str = field(default_factory=get_ISO_time)
-    end_timestamp: Optional[str] = None  # None: set to the time the event is recorded
-    agent_id: Optional[Union[UUID, str]] = field(default_factory=_agent_from_context)
-    id: Union[UUID, str] = field(default_factory=uuid4)
-    session_id: Optional[Union[UUID, str]] = None
+    end_timestamp: str | None = None  # None: set to the time the event is recorded
+    agent_id: UUID | str | None = field(default_factory=_agent_from_context)
+    id: UUID | str = field(default_factory=uuid4)
+    session_id: UUID | str | None = None
 
 
 @dataclass
@@ -54,9 +54,9 @@ class ActionEvent(Event):
     """Anything the agent does. action_type names it; screenshot is a URL."""
 
     event_type: str = EventType.ACTION.value
-    action_type: Optional[str] = None
+    action_type: str | None = None
     logs: Any = None
-    screenshot: Optional[str] = None
+    screenshot: str | None = None
 
 
 @dataclass
@@ -66,13 +66,13 @@ class LLMEvent(Event):
     call from its price table by model and tokens."""
 
     event_type: str = EventType.LLM.value
-    thread_id: Optional[Union[UUID, str]] = None
+    thread_id: UUID | str | None = None
     prompt: Any = None
-    prompt_tokens: Optional[int] = None
+    prompt_tokens: int | None = None
     completion: Any = None
-    completion_tokens: Optional[int] = None
+    completion_tokens: int | None = None
     cost: Any = None
-    model: Optional[str] = None
+    model: str | None = None
 
 
 @dataclass
@@ -80,7 +80,7 @@ class ToolEvent(Event):
     """A tool call: name is the tool (e.g. the function's name)."""
 
     event_type: str = EventType.TOOL.value
-    name: Optional[str] = None
+    name: str | None = None
     logs: Any = None
 
 
@@ -90,12 +90,12 @@ class ErrorEvent(Event):
     traceback. trigger_event: the event during which it happened (sent as its id and type)."""
 
     event_type: str = EventType.ERROR.value
-    trigger_event: Optional[Event] = None
-    exception: Optional[BaseException] = None
-    error_type: Optional[str] = None
-    code: Optional[str] = None
+    trigger_event: Event | None = None
+    exception: BaseException | None = None
+    error_type: str | None = None
+    code: str | None = None
     details: Any = None
-    logs: Optional[str] = None
+    logs: str | None = None
 
     def __post_init__(self) -> None:
         exc = self.exception

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable
 
 from ._log import logger
 from .transport import Connection, Result
@@ -38,7 +38,20 @@ def backoff_delay(attempt: int) -> float:
     return delay * random.uniform(0.75, 1.0)
 
 
-def decimal_or_none(value) -> Optional[Decimal]:
+class Deadline:
+    """How long a flush may wait for the server: `window` seconds without progress. Each batch
+    the server takes (from any thread) restarts the window, so a slow server that keeps taking
+    events is waited for, and a server that is down costs at most one window."""
+
+    def __init__(self, window: float, start: Deadline | None = None) -> None:
+        self.window = window
+        self.start = time.monotonic() if start is None else start
+
+    def remaining(self, session: Session) -> float:
+        return max(self.start, session._last_progress) + self.window - time.monotonic()
+
+
+def decimal_or_none(value) -> Decimal | None:
     if value is None or value == "unknown":
         return None
     try:
@@ -52,7 +65,7 @@ class Sender:
         self._wake = threading.Event()
         self._kick = threading.Event()  # cuts the worker's backoff sleep short
         self._lock = threading.Lock()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._sessions: dict = {}  # session_id -> Session with work, running or ending
         self._stopped = False
 
@@ -107,7 +120,7 @@ class Sender:
                 if session.idle and not session.is_running:
                     self._sessions.pop(session.session_id, None)
 
-    def service(self, conn: Connection, session: Session, deadline: Optional[float] = None) -> bool:
+    def service(self, conn: Connection, session: Session, deadline: Deadline | None = None) -> bool:
         """Send everything pending for the session. True when nothing is left to send."""
         if session._dead is not None:
             session._discard_all()
@@ -131,7 +144,7 @@ class Sender:
 
     # --- building and sending batches -------------------------------------------------------
 
-    def take_batch(self, session: Session) -> Optional[Items]:
+    def take_batch(self, session: Session) -> Items | None:
         """Up to one request's worth of events in wire shape; None when there are none.
         Marks a batch in flight before taking anything, so a flush that finds the queue empty
         knows to wait for it."""
@@ -158,7 +171,7 @@ class Sender:
         return items
 
     def deliver(
-        self, conn: Connection, session: Session, items: Items, deadline: Optional[float]
+        self, conn: Connection, session: Session, items: Items, deadline: Deadline | None
     ) -> bool:
         """Post the events (halving a batch over max_batch_bytes or refused with 413). False:
         the deadline passed first; the events not yet confirmed go back to the head of the
@@ -190,12 +203,12 @@ class Sender:
                     session._dead = f"the server no longer accepts this session: {result.message}"
         return True
 
-    def send_updates(self, conn: Connection, session: Session, deadline: Optional[float]) -> bool:
+    def send_updates(self, conn: Connection, session: Session, deadline: Deadline | None) -> bool:
         """Agents, tag changes and the end state, sent by one thread at a time (the worker and
         end_session() may both get here; the end must reach the server once)."""
         if not (session._agents_pending or session._tags_dirty or session._end_payload):
             return True
-        timeout = -1 if deadline is None else max(0.0, deadline - time.monotonic())
+        timeout = -1 if deadline is None else max(0.0, deadline.remaining(session))
         if not session._update_lock.acquire(timeout=timeout):
             return False
         try:
@@ -203,7 +216,7 @@ class Sender:
         finally:
             session._update_lock.release()
 
-    def _send_updates(self, conn: Connection, session: Session, deadline: Optional[float]) -> bool:
+    def _send_updates(self, conn: Connection, session: Session, deadline: Deadline | None) -> bool:
         for agent in session._take_agents():
             body = encode_json(agent)
             result = self.call(conn, session, "/v2/create_agent", body, deadline=deadline)
@@ -213,22 +226,24 @@ class Sender:
             if not result.ok:
                 logger.warning(
                     "agentops: agent %s of session %s not registered: %s",
-                    agent.get("name"), session.session_id, result.message,
+                    agent.get("name"),
+                    session.session_id,
+                    result.message,
                 )
         if session._tags_dirty or session._end_payload is not None:
             payload = session._update_payload()
-            result = self.call(conn, session, "/v2/update_session", encode_json(payload), deadline=deadline)
+            result = self.call(
+                conn, session, "/v2/update_session", encode_json(payload), deadline=deadline
+            )
             if result is None:
                 session._tags_dirty = session._tags_dirty or "tags" in payload["session"]
                 return False
             session._update_answered(payload, result)
         return True
 
-    def register(self, conn: Connection, session: Session, deadline: Optional[float]) -> bool:
+    def register(self, conn: Connection, session: Session, deadline: Deadline | None) -> bool:
         body = encode_json({"session": session._create_payload()})
-        result = self.call(
-            conn, session, "/v2/create_session", body, deadline=deadline, auth="key"
-        )
+        result = self.call(conn, session, "/v2/create_session", body, deadline=deadline, auth="key")
         if result is None:
             return False
         if result.ok and isinstance(result.body, dict) and result.body.get("jwt"):
@@ -238,7 +253,7 @@ class Sender:
         session._discard_all()
         return False
 
-    def reauthorize(self, conn: Connection, session: Session, deadline: Optional[float]) -> Result:
+    def reauthorize(self, conn: Connection, session: Session, deadline: Deadline | None) -> Result:
         body = encode_json({"session_id": str(session.session_id)})
         result = self.call(
             conn, session, "/v2/reauthorize_jwt", body, deadline=deadline, auth="key"
@@ -254,13 +269,13 @@ class Sender:
         conn: Connection,
         session: Session,
         path: str,
-        body: Optional[bytes],
+        body: bytes | None,
         *,
-        deadline: Optional[float],
+        deadline: Deadline | None,
         auth: str = "jwt",
         method: str = "POST",
-        sleep: Optional[Callable[[float], None]] = None,
-    ) -> Optional[Result]:
+        sleep: Callable[[float], None] | None = None,
+    ) -> Result | None:
         """One protocol call, retried until it gets an answer that is not worth retrying.
         None: the deadline passed first. A 401 on a session token re-authorizes once."""
         config = session.config
@@ -270,7 +285,7 @@ class Sender:
         while True:
             timeout = config.request_timeout / 1000
             if deadline is not None:
-                remaining = deadline - time.monotonic()
+                remaining = deadline.remaining(session)
                 if remaining <= 0:
                     return None
                 timeout = min(timeout, remaining)
@@ -297,10 +312,12 @@ class Sender:
             if attempt == 1 or attempt % 10 == 0:
                 logger.info(
                     "agentops: %s %s; retrying in %.1fs (attempt %d)",
-                    path, result.message, wait, attempt,
+                    path,
+                    result.message,
+                    wait,
+                    attempt,
                 )
-            if deadline is not None and time.monotonic() + wait > deadline:
-                # Sleep out what is left only if a short wait would still make the deadline.
+            if deadline is not None and wait > deadline.remaining(session):
                 return None
             if sleep is not None:
                 sleep(wait)
@@ -312,7 +329,7 @@ class Sender:
 
     # --- flushing from the caller's thread ----------------------------------------------------
 
-    def flush(self, session: Session, deadline: float) -> bool:
+    def flush(self, session: Session, deadline: Deadline) -> bool:
         """Deliver the session's pending events (and updates) before the deadline, sending from
         this thread while the worker does too; then wait for the worker's batch in flight."""
         conn = Connection()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -9,13 +10,13 @@ from collections import deque
 from datetime import datetime, timezone
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ._log import logger
 from ._time import get_ISO_time, parse_iso
 from .config import Configuration
-from .sender import Sender, decimal_or_none
+from .sender import Deadline, Sender, decimal_or_none
 from .transport import Connection
 
 if TYPE_CHECKING:
@@ -34,14 +35,14 @@ class EndState(Enum):
 END_STATES = tuple(s.value for s in EndState)
 
 
-def end_state_value(end_state: Any) -> Optional[str]:
-    """"Success", "Fail" or "Indeterminate" (or their EndState); None for anything else."""
+def end_state_value(end_state: Any) -> str | None:
+    """ "Success", "Fail" or "Indeterminate" (or their EndState); None for anything else."""
     if isinstance(end_state, EndState):
         return end_state.value
     return end_state if isinstance(end_state, str) and end_state in END_STATES else None
 
 
-def clip_reason(reason: Optional[str]) -> Optional[str]:
+def clip_reason(reason: str | None) -> str | None:
     if reason is None:
         return None
     reason = str(reason)
@@ -73,25 +74,25 @@ class Session:
         self,
         session_id: UUID,
         config: Configuration,
-        tags: Optional[list] = None,
-        host_env: Optional[dict] = None,
+        tags: list | None = None,
+        host_env: dict | None = None,
         *,
-        client: Optional[Client] = None,
-        sender: Optional[Sender] = None,
+        client: Client | None = None,
+        sender: Sender | None = None,
     ) -> None:
         self.session_id: UUID = session_id
         self.config = config
         self.init_timestamp: str = get_ISO_time()
-        self.end_timestamp: Optional[str] = None
-        self.end_state: Optional[str] = None
-        self.end_state_reason: Optional[str] = None
+        self.end_timestamp: str | None = None
+        self.end_state: str | None = None
+        self.end_state_reason: str | None = None
         self.tags: list[str] = list(dict.fromkeys(str(t) for t in (tags or [])))
-        self.host_env: Optional[dict] = host_env
-        self.video: Optional[str] = None
-        self.project_id: Optional[str] = None
-        self.jwt: Optional[str] = None
-        self.token_cost: Optional[Decimal] = None
-        self._session_url: Optional[str] = None
+        self.host_env: dict | None = host_env
+        self.video: str | None = None
+        self.project_id: str | None = None
+        self.jwt: str | None = None
+        self.token_cost: Decimal | None = None
+        self._session_url: str | None = None
         self._client = client
         self._sender = sender or Sender()
 
@@ -109,10 +110,11 @@ class Session:
         self._inflight_events = 0
         self._retry: deque = deque()  # encoded events to resend first, oldest first
         self._registered = False
-        self._dead: Optional[str] = None  # why the server will take nothing more from us
+        self._last_progress = 0.0  # monotonic time the server last took something from us
+        self._dead: str | None = None  # why the server will take nothing more from us
         self._tags_dirty = False
         self._agents_pending: list[dict] = []
-        self._end_payload: Optional[dict] = None
+        self._end_payload: dict | None = None
         self._warned_not_running = False
         # Delivery accounting (exact: each event is counted by the one thread that popped it).
         self.accepted = 0
@@ -142,7 +144,9 @@ class Session:
                 snapshot = event.__dict__.copy()  # shallow: later changes to the event stay out
             except AttributeError:
                 if not isinstance(event, dict) or "event_type" not in event:
-                    raise TypeError("record() takes an agentops event (or a dict with event_type)")
+                    raise TypeError(
+                        "record() takes an agentops event (or a dict with event_type)"
+                    ) from None
                 snapshot = {"id": uuid.uuid4(), "init_timestamp": get_ISO_time(), **event}
             queue = self._queue
             queue.append((snapshot, time.time()))
@@ -152,17 +156,15 @@ class Session:
                     self._overflow()
                 self._sender.notify()
         except Exception as exc:
-            try:
+            with contextlib.suppress(Exception):
                 logger.warning("agentops: could not record %r: %s", type(event).__name__, exc)
-            except Exception:
-                pass
 
     def end_session(
         self,
-        end_state: Union[str, EndState] = EndState.INDETERMINATE,
-        end_state_reason: Optional[str] = None,
-        video: Optional[str] = None,
-    ) -> Optional[Decimal]:
+        end_state: str | EndState = EndState.INDETERMINATE,
+        end_state_reason: str | None = None,
+        video: str | None = None,
+    ) -> Decimal | None:
         """Send what is queued, end the session, and return its total cost in USD.
 
         Returns None when the cost is not known: the end state was refused, or the server
@@ -174,19 +176,20 @@ class Session:
             logger.error(
                 "agentops: end_state %r refused: use one of %s (or agentops.EndState). "
                 "The session is still running.",
-                end_state, ", ".join(END_STATES),
+                end_state,
+                ", ".join(END_STATES),
             )
             return None
         return self._end(
             state,
             clip_reason(end_state_reason),
             video,
-            time.monotonic() + self.config.max_flush_time / 1000,
+            Deadline(self.config.max_flush_time / 1000),
         )
 
     def _end(
-        self, state: str, reason: Optional[str], video: Optional[str], deadline: float
-    ) -> Optional[Decimal]:
+        self, state: str, reason: str | None, video: str | None, deadline: Deadline
+    ) -> Decimal | None:
         with self._state_lock:
             if not self._running:
                 logger.warning("agentops: session %s has already ended", self.session_id)
@@ -210,11 +213,14 @@ class Session:
         elif self._end_payload is None:
             logger.info(
                 "agentops: session %s ended (%s), cost $%s: %s",
-                self.session_id, self.end_state, self.token_cost, self.session_url,
+                self.session_id,
+                self.end_state,
+                self.token_cost,
+                self.session_url,
             )
         return self.token_cost
 
-    def add_tags(self, tags: Union[str, list]) -> None:
+    def add_tags(self, tags: str | list) -> None:
         """Add tags (sent in the background)."""
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         with self._state_lock:
@@ -226,7 +232,7 @@ class Session:
             self._tags_dirty = True
         self._sender.notify()
 
-    def set_tags(self, tags: Union[str, list]) -> None:
+    def set_tags(self, tags: str | list) -> None:
         """Replace the tags (sent in the background)."""
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         with self._state_lock:
@@ -239,24 +245,29 @@ class Session:
     def set_video(self, video: str) -> None:
         self.video = video
 
-    def create_agent(self, name: Optional[str], agent_id: Optional[str] = None) -> str:
+    def create_agent(self, name: str | None, agent_id: str | None = None) -> str:
         agent_id = str(agent_id or uuid.uuid4())
         self._agents_pending.append({"id": agent_id, "name": name or ""})
         self._sender.notify()
         return agent_id
 
-    def get_analytics(self) -> Optional[dict]:
+    def get_analytics(self) -> dict | None:
         """The session's numbers as the server counts them, after sending what is queued:
         LLM calls, tool calls, actions, errors, duration, cost and tokens. None if the server
         cannot be reached within max_flush_time."""
-        deadline = time.monotonic() + self.config.max_flush_time / 1000
+        deadline = Deadline(self.config.max_flush_time / 1000)
         if not self._sender.flush(self, deadline):
             self._warn_pending("get_analytics()")
         conn = Connection()
         try:
             result = self._sender.call(
-                conn, self, f"/v2/sessions/{self.session_id}/stats", None,
-                deadline=deadline, auth="key", method="GET",
+                conn,
+                self,
+                f"/v2/sessions/{self.session_id}/stats",
+                None,
+                deadline=deadline,
+                auth="key",
+                method="GET",
             )
         finally:
             conn.close()
@@ -268,7 +279,9 @@ class Session:
         seconds = stats.get("duration_seconds")
         if seconds is None:
             start = parse_iso(self.init_timestamp)
-            end = parse_iso(self.end_timestamp) if self.end_timestamp else datetime.now(timezone.utc)
+            end = (
+                parse_iso(self.end_timestamp) if self.end_timestamp else datetime.now(timezone.utc)
+            )
             seconds = (end - start).total_seconds()
         cost = decimal_or_none(stats.get("cost"))
         return {
@@ -336,6 +349,7 @@ class Session:
         self.project_id = answer.get("project_id")
         self._session_url = answer.get("session_url") or self._session_url
         self._registered = True
+        self._last_progress = time.monotonic()
 
     def _update_payload(self) -> dict:
         fields: dict[str, Any] = {"session_id": str(self.session_id)}
@@ -366,7 +380,8 @@ class Session:
             return
         logger.warning(
             "agentops: the server refused the update of session %s: %s",
-            self.session_id, result.message,
+            self.session_id,
+            result.message,
         )
         if ending:
             self._end_payload = None
@@ -390,16 +405,17 @@ class Session:
             if self._inflight == 0:
                 self._idle.notify_all()
 
-    def _wait_idle(self, deadline: float) -> bool:
+    def _wait_idle(self, deadline: Deadline) -> bool:
         with self._idle:
             while self._inflight:
-                remaining = deadline - time.monotonic()
+                remaining = deadline.remaining(self)
                 if remaining <= 0:
                     return False
-                self._idle.wait(remaining)
+                self._idle.wait(min(remaining, 0.5))
         return not self._queue and not self._retry
 
     def _count_delivery(self, body: Any, chunk: list) -> None:
+        self._last_progress = time.monotonic()
         if not isinstance(body, dict) or "accepted" not in body:
             self.accepted += len(chunk)  # a server that does not count: 200 means stored
             return
@@ -411,7 +427,10 @@ class Session:
             first = rejected[0] if isinstance(rejected[0], dict) else {}
             logger.warning(
                 "agentops: the server refused %d event(s) of session %s, e.g. event %s: %s",
-                len(rejected), self.session_id, first.get("id"), first.get("errors"),
+                len(rejected),
+                self.session_id,
+                first.get("id"),
+                first.get("errors"),
             )
 
     def _lose(self, count: int, reason: str) -> None:
@@ -457,7 +476,10 @@ class Session:
             logger.warning(
                 "agentops: the server was unreachable and the buffer of %d events filled: "
                 "dropped the %d oldest event(s) of session %s (%d in all)",
-                self._cap, dropped - self._dropped_reported, self.session_id, dropped,
+                self._cap,
+                dropped - self._dropped_reported,
+                self.session_id,
+                dropped,
             )
             self._dropped_reported = dropped
 
@@ -467,7 +489,8 @@ class Session:
             logger.warning(
                 "agentops: session %s has ended; %s() ignored. Start a new session with "
                 "agentops.start_session().",
-                self.session_id, what,
+                self.session_id,
+                what,
             )
 
     def _warn_lost_at_exit(self) -> None:
@@ -476,7 +499,8 @@ class Session:
             logger.warning(
                 "agentops: the process is exiting: %d event(s)%s of session %s were never "
                 "delivered: %s",
-                self.pending, " and the end state" if self._end_payload is not None else "",
+                self.pending,
+                " and the end state" if self._end_payload is not None else "",
                 self.session_id,
                 self._dead or f"the server at {self.config.endpoint} did not answer in time",
             )
@@ -492,6 +516,9 @@ class Session:
             logger.warning(
                 "agentops: %s of session %s: %d event(s)%s not delivered yet: %s. "
                 "Still trying in the background while the process runs.",
-                during, self.session_id, pending,
-                " and the end state" if self._end_payload is not None else "", reason,
+                during,
+                self.session_id,
+                pending,
+                " and the end state" if self._end_payload is not None else "",
+                reason,
             )

@@ -7,6 +7,7 @@ waits for another thread's socket.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -81,10 +82,8 @@ class Connection:
 
     def close(self) -> None:
         for conn in self._conns.values():
-            try:
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:
-                pass
         self._conns.clear()
 
     def _connection(self, scheme: str, netloc: str, timeout: float):

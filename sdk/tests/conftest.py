@@ -6,9 +6,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakeserver import FakeServer  # noqa: E402
+from fakeserver import FakeServer
 
-import agentops  # noqa: E402
+import agentops
 
 
 @pytest.fixture

@@ -66,9 +66,11 @@ class FakeServer:
                 if failure is not None:
                     return self._answer(failure[1], {"message": "scripted failure"}, failure[2])
                 auth = self.headers.get("Authorization", "")
-                if path.endswith(("/create_events", "/update_session", "/create_agent")):
-                    if auth.removeprefix("Bearer ") not in server.valid_jwts:
-                        return self._answer(401, {"message": "The session token is not valid."})
+                if (
+                    path.endswith(("/create_events", "/update_session", "/create_agent"))
+                    and auth.removeprefix("Bearer ") not in server.valid_jwts
+                ):
+                    return self._answer(401, {"message": "The session token is not valid."})
                 answer = server.route(path, body)
                 with server.lock:
                     lose = next((p for p in server.lost_answers if path.endswith(p)), None)

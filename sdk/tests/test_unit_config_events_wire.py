@@ -81,9 +81,10 @@ def test_wire_shape_flattens_the_trigger_event_and_fills_the_end_time():
     assert wire["trigger_event_type"] == "actions"
     assert "trigger_event" not in wire
     recorded = to_wire(agentops.ActionEvent().__dict__.copy(), 1_800_000_000.0)
-    assert recorded["end_timestamp"] == datetime.fromtimestamp(
-        1_800_000_000.0, timezone.utc
-    ).isoformat()
+    assert (
+        recorded["end_timestamp"]
+        == datetime.fromtimestamp(1_800_000_000.0, timezone.utc).isoformat()
+    )
 
 
 def test_any_payload_becomes_strict_json():

@@ -37,7 +37,11 @@ def test_record_tool_on_an_async_function(server, session):
 
     assert asyncio.run(search("cats")) == {"hits": 2}
     [event] = sent(server, session)
-    assert (event["event_type"], event["name"], event["returns"]) == ("tools", "search", {"hits": 2})
+    assert (event["event_type"], event["name"], event["returns"]) == (
+        "tools",
+        "search",
+        {"hits": 2},
+    )
 
 
 @pytest.mark.parametrize("is_async", [False, True])

@@ -197,7 +197,10 @@ def test_end_session_flushes_before_ending_and_returns_the_cost(server, client):
     assert paths[-1].endswith("/update_session")
     end = server.updates[-1]
     assert (end["end_state"], end["end_state_reason"], end["video"]) == (
-        "Success", "done", "https://v.example/1")
+        "Success",
+        "done",
+        "https://v.example/1",
+    )
     assert end["end_timestamp"] == session.end_timestamp
     assert session.end_state == "Success"
     assert not session.is_running

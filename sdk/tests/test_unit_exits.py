@@ -32,7 +32,7 @@ def run(server, body, *, env=None, send=None):
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(0.2)
         proc.send_signal(send)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     return proc.returncode, err
 
 
@@ -115,7 +115,9 @@ signal.signal({int(sig)}, before)
     proc = subprocess.Popen(
         [sys.executable, "-c", script],
         env={"KEY": str(uuid.uuid4()), "URL": server.url, "PATH": "/usr/bin:/bin"},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(sig)
