@@ -230,8 +230,10 @@ class Sender:
                     session.session_id,
                     result.message,
                 )
-        if session._tags_dirty or session._end_payload is not None:
-            payload = session._update_payload()
+        # The end goes only once every event is in: the cost it answers must include them all.
+        with_end = session._end_payload is not None and session._events_settled()
+        if session._tags_dirty or with_end:
+            payload = session._update_payload(with_end)
             result = self.call(
                 conn, session, "/v2/update_session", encode_json(payload), deadline=deadline
             )
@@ -340,4 +342,12 @@ class Sender:
         if not done:
             return False
         self.kick()  # if the worker is sleeping out a backoff with our batch, retry it now
-        return session._wait_idle(deadline)
+        if not session._wait_idle(deadline):
+            return False
+        if session._end_payload is None and not session._tags_dirty:
+            return True
+        conn = Connection()
+        try:
+            return self.send_updates(conn, session, deadline) and session._end_payload is None
+        finally:
+            conn.close()

@@ -351,7 +351,10 @@ class Session:
         self._registered = True
         self._last_progress = time.monotonic()
 
-    def _update_payload(self) -> dict:
+    def _events_settled(self) -> bool:
+        return not self._queue and not self._retry and self._inflight == 0
+
+    def _update_payload(self, with_end: bool) -> dict:
         fields: dict[str, Any] = {"session_id": str(self.session_id)}
         with self._state_lock:
             if self._tags_dirty:
@@ -359,7 +362,7 @@ class Session:
                 # an inherited session may have added its own.
                 fields["tags"] = list(self.tags)
                 self._tags_dirty = False
-            if self._end_payload is not None:
+            if with_end and self._end_payload is not None:
                 fields.update(self._end_payload)
             elif self.video:
                 fields["video"] = self.video
