@@ -19,7 +19,7 @@ def _setup() -> None:
     if any(isinstance(h, _FallbackHandler) for h in logger.handlers):
         return
     handler = _FallbackHandler()
-    handler.setFormatter(logging.Formatter("agentops: %(levelname)s: %(message)s"))
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     logger.addHandler(handler)
     level = os.environ.get("AGENTOPS_LOGGING_LEVEL", "INFO").upper()
     logger.setLevel(getattr(logging, level, logging.INFO))
