@@ -27,8 +27,15 @@ class Event(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, editable=False)
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events")
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    # No single-column indexes on the two foreign keys: event_session_time and
+    # event_project_time lead with them and serve their joins and cascades, and every index
+    # costs each ingested row (bench/ingest.py).
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     event_type = models.CharField(max_length=10, choices=EventType.choices)
     init_timestamp = models.DateTimeField()
     end_timestamp = models.DateTimeField(null=True, blank=True)
@@ -63,6 +70,9 @@ class Event(models.Model):
                 name="event_session_llm_model",
                 condition=Q(event_type="llms"),
             ),
+            # Not listed, Postgres only: a BRIN index on received_at (migration
+            # 0003_event_received_brin) for the overview's "events received since today's
+            # rollup" (dashboard/overview.py). No B-tree on received_at: each costs ingest.
         ]
         constraints = [
             models.CheckConstraint(

@@ -130,16 +130,26 @@ def parse_name(value, path: str, errors: FieldErrors) -> str:
 
 
 def json_depth_exceeds(value, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
+    """Whether any value sits deeper than `limit` levels (the value itself is level 1).
+
+    Walked a level at a time with C-level list building: the whole request body goes through
+    this, and a per-value generator walk cost ~1 ms of a 100-event batch.
+    """
+    level = [value]
+    depth = 1
+    while True:
+        children: list = []
+        for item in level:
+            if type(item) is dict:
+                children.extend(item.values())
+            elif type(item) is list:
+                children.extend(item)
+        if not children:
+            return False
+        depth += 1
         if depth > limit:
             return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return False
+        level = children
 
 
 def _trigger(raw: dict, errors: FieldErrors) -> tuple[uuid.UUID | None, str | None]:
@@ -169,7 +179,9 @@ def validate_event(raw, *, session_id: uuid.UUID) -> tuple[EventRow | None, Fiel
     if event_id is None:
         errors.add("id", "Required: a UUID chosen by the SDK (it makes resending safe).")
 
-    payload = {k: v for k, v in raw.items() if k not in ENVELOPE_FIELDS}
+    payload = raw.copy()  # then pop: C-level, where a comprehension visited every key
+    for envelope_field in ENVELOPE_FIELDS:
+        payload.pop(envelope_field, None)
     event_type = raw.get("event_type")
     if not isinstance(event_type, str) or not event_type:
         errors.add("event_type", f"Required: one of {', '.join(sorted(KNOWN_TYPES))}.")

@@ -17,8 +17,10 @@ from projects.auth import (
     ApiKeyAuthentication,
     HasApiKey,
     HasSessionToken,
+    KeyRevoked,
     SessionTokenAuthentication,
     issue_session_jwt,
+    refuse_revoked_key,
 )
 from sessions import serializers as inputs
 from sessions.selectors import session_list_page, tag_names
@@ -116,6 +118,10 @@ class UpdateSessionView(SessionTokenView):
 
 
 class CreateEventsView(SessionTokenView):
+    def get_authenticators(self):
+        # The token's signature and claims only: ingest_events checks its key in the write.
+        return [SessionTokenAuthentication(checks_key=False)]
+
     @extend_schema(
         request=schemas.EventsBatchSerializer,
         responses={200: schemas.IngestResponse, **ERRORS},
@@ -138,8 +144,13 @@ class CreateEventsView(SessionTokenView):
         grant = request.auth
         try:
             result = ingest_events(
-                session_id=grant.session_id, project_id=grant.project_id, raw_events=events
+                session_id=grant.session_id,
+                project_id=grant.project_id,
+                key_id=grant.key_id,
+                raw_events=events,
             )
+        except KeyRevoked:
+            refuse_revoked_key(request)
         except SessionNotAvailable:
             raise not_available() from None
         return Response(result.as_response())

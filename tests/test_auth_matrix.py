@@ -163,3 +163,45 @@ def test_last_used_at_is_written_at_most_once_a_minute(client, api_key):
     call_with_jwt(client, "create_events", token)
     assert ApiKey.objects.get(pk=key.pk).last_used_at > first - timedelta(seconds=1)
     assert ApiKey.objects.get(pk=key.pk).last_used_at <= timezone.now()
+
+
+@pytest.mark.parametrize("body", ["valid events", "only rejected events", "no events"])
+def test_a_revoked_keys_token_stores_nothing(client, world, api_key, body):
+    """create_events checks the key inside its write: a revoked key's batch is refused whole,
+    the session's totals and the key's last use stay as they were."""
+    from events.models import Event
+    from projects.models import ApiKey
+    from sessions.models import Session
+
+    events = {
+        "valid events": [llm(), llm()],
+        "only rejected events": [{"id": "not-a-uuid", "event_type": "llms"}],
+        "no events": [],
+    }[body]
+    key = find_active_key(api_key)
+    revoke_key(key)
+    last_used = ApiKey.objects.get(pk=key.pk).last_used_at
+    response = post(
+        client, "/v2/create_events", {"events": events}, HTTP_AUTHORIZATION=f"Bearer {world['jwt']}"
+    )
+    assert response.status_code == 401, response.content
+    assert "revoked" in response.json()["message"]
+    assert not Event.objects.filter(session_id=world["sid"]).exists()
+    assert Session.objects.get(pk=world["sid"]).llm_count == 0
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == last_used
+
+
+def test_a_deleted_sessions_token_gets_404_and_stores_nothing(client, world):
+    from events.models import Event
+    from sessions.models import Session
+
+    Session.objects.filter(pk=world["sid"]).delete()
+    for events in ([llm()], []):
+        response = post(
+            client,
+            "/v2/create_events",
+            {"events": events},
+            HTTP_AUTHORIZATION=f"Bearer {world['jwt']}",
+        )
+        assert response.status_code == 404, response.content
+    assert not Event.objects.exists()

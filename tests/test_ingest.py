@@ -363,3 +363,26 @@ def test_developer_errors_are_accepted(client, api_key):
     assert (
         post(client, "/v2/developer_errors", {"session_id": "nope"}, key=api_key).status_code == 400
     )
+
+
+def test_a_batch_on_postgres_is_one_statement_key_check_included(transactional_db, client, live):
+    """One round trip per batch: the key check, insert, totals and key last-use are one write,
+    in autocommit as in production (no BEGIN/COMMIT around it)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers and checks the key with the ORM")
+    _, jwt = live
+    with CaptureQueriesContext(connection) as queries:
+        answer = send(client, jwt, [llm(), event("tools", name="search"), llm()])
+    assert answer["accepted"] == 3
+    statements = [q["sql"] for q in queries.captured_queries]
+    # Without a broker the day's rollup follows in the request (the embedded default): it reads
+    # events and sessions and writes analytics tables, never what the ingest writes.
+    write, rest = statements[0], statements[1:]  # first: no BEGIN or SAVEPOINT before it
+    assert "projects_apikey" in write and "INSERT INTO events_event" in write
+    assert "UPDATE agent_sessions_session" in write
+    for sql in rest:
+        assert "projects_apikey" not in sql and "INSERT INTO events_event" not in sql, sql
+        assert "UPDATE agent_sessions_session" not in sql, sql

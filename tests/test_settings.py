@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = "import django; django.setup(); from django.conf import settings; print(repr({expr}))"
@@ -77,3 +78,12 @@ def test_postgres_and_a_broker_come_from_the_environment():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "('django.db.backends.postgresql', 'agentops', False)"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a Postgres connection setting")
+@pytest.mark.django_db
+def test_postgres_connections_are_tuned_for_the_dashboards_aggregates():
+    """No JIT (20-40 ms per aggregate, never paid back) and room to hash a day's GROUP BY."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit'), current_setting('work_mem')")
+        assert cursor.fetchone() == ("off", "32MB")
