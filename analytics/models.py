@@ -27,6 +27,12 @@ class DailyRollup(models.Model):
     cost_unknown_events = models.PositiveIntegerField(default=0)
     duration_p50_seconds = models.FloatField(null=True, blank=True)
     duration_p95_seconds = models.FloatField(null=True, blank=True)
+    # The "tail": what the events received at or after `tail_since` contributed to the totals
+    # above, as event_groups rows (analytics.rollups.tail_rows). The overview re-reads that
+    # slice live (received_at >= tail_since, a BRIN range scan), so totals - tail + live is
+    # exact whatever arrived after this row was computed. NULL: a row from before the tail.
+    tail_since = models.DateTimeField(null=True, blank=True)
+    tail = models.JSONField(default=list, blank=True)
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -16,6 +16,13 @@ Definitions (every "day" is a UTC calendar date):
 - Per-model rollups (`ModelDailyRollup`) are over the day's LLM events, grouped by `model` (the
   empty string for calls that named no model).
 
+- The tail (`tail_since`, `tail`): a recompute that starts at time T sets `tail_since` to
+  T - TAIL_MARGIN and stores in `tail` the event_groups rows (see `tail_rows`) of the day's events
+  received at or after it, counted in the same statement as the totals (one snapshot). A reader
+  that wants the day exactly takes the totals, subtracts the tail and adds a live aggregate of
+  the events received since `tail_since`: every event received before it was committed before the
+  recompute read (the margin is longer than any ingest statement), so each event counts once.
+
 A day with neither sessions nor events has no row. Recomputing is idempotent, and concurrent
 recomputes of one project are serialised (see `_lock_project`), so the last one to run saw every
 row committed before it started: running twice, or two workers at once, gives the same rows.
@@ -34,8 +41,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db import OperationalError, connection, transaction
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -60,8 +67,15 @@ DAILY_FIELDS = [
     "cost_unknown_events",
     "duration_p50_seconds",
     "duration_p95_seconds",
+    "tail_since",
+    "tail",
     "computed_at",
 ]
+# Longer than any ingest statement (an event's received_at is stamped just before its batch's
+# write statement): an event received before `started - TAIL_MARGIN` was committed before a
+# recompute that started at `started` took its snapshot. Clocks of the web and worker machines
+# must agree to well within it.
+TAIL_MARGIN = timedelta(seconds=60)
 
 
 def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -113,29 +127,25 @@ def frozen_before() -> date | None:
     return (timezone.now() - timedelta(days=settings.DATA_RETENTION_DAYS)).date()
 
 
-def compute_rollups(project_id, days: Iterable[date]) -> tuple[dict, dict]:
-    """({day: DailyRollup fields}, {(day, model): ModelDailyRollup fields}) from the source rows."""
+def compute_rollups(
+    project_id, days: Iterable[date], *, tail_since: datetime | None = None
+) -> tuple[dict, dict]:
+    """({day: DailyRollup fields}, {(day, model): ModelDailyRollup fields}) from the source rows.
+
+    With `tail_since`, each day's fields also hold its tail: the part of its event totals that
+    came from events received at or after that time (see the module docstring)."""
     days = set(days)
     daily: dict[date, dict] = defaultdict(_empty_daily)
     models: dict[tuple[date, str], dict] = {}
     if not days:
         return {}, {}
 
-    sessions = (
-        Session.objects.filter(_in_days("init_timestamp", days), project_id=project_id)
-        .annotate(day=_utc_day("init_timestamp"))
-        .values("day")
-        .order_by()
-        .annotate(
-            total=Count("id"),
-            success=Count("id", filter=Q(end_state=EndState.SUCCESS)),
-            fail=Count("id", filter=Q(end_state=EndState.FAIL)),
-            indeterminate=Count("id", filter=Q(end_state=EndState.INDETERMINATE)),
-            running=Count("id", filter=Q(end_state__isnull=True)),
-        )
+    sessions = session_counts(
+        Session.objects.filter(_in_days("init_timestamp", days), project_id=project_id),
+        _utc_day("init_timestamp"),
     )
     for row in sessions:
-        target = daily[row["day"]]
+        target = daily[row["bucket"]]
         target["sessions_total"] = row["total"]
         target["sessions_success"] = row["success"]
         target["sessions_fail"] = row["fail"]
@@ -156,55 +166,122 @@ def compute_rollups(project_id, days: Iterable[date]) -> tuple[dict, dict]:
         daily[day]["duration_p50_seconds"] = percentile(values, 0.50)
         daily[day]["duration_p95_seconds"] = percentile(values, 0.95)
 
-    events = (
-        Event.objects.filter(_in_days("init_timestamp", days), project_id=project_id)
-        .annotate(day=_utc_day("init_timestamp"))
-        .values("day")
-        .order_by()
-        .annotate(
-            **{t: Count("id", filter=Q(event_type=t)) for t in EVENT_TYPES},
-            prompt=Sum("prompt_tokens"),
-            completion=Sum("completion_tokens"),
-            cost_sum=Sum("cost"),
-            unknown=Count("id", filter=Q(event_type=EventType.LLM, cost__isnull=True)),
-        )
+    # One pass over the events: the day's totals and its per-model rows are folded from the
+    # same (day, type, model) groups.
+    groups = event_groups(
+        Event.objects.filter(_in_days("init_timestamp", days), project_id=project_id),
+        _utc_day("init_timestamp"),
+        tail_since=tail_since,
     )
-    for row in events:
-        target = daily[row["day"]]
-        for t in EVENT_TYPES:
-            target[f"events_{t}"] = row[t]
-        target["prompt_tokens"] = row["prompt"] or 0
-        target["completion_tokens"] = row["completion"] or 0
-        target["cost"] = row["cost_sum"] or ZERO
-        target["cost_unknown_events"] = row["unknown"]
-
-    per_model = (
-        Event.objects.filter(
-            _in_days("init_timestamp", days), project_id=project_id, event_type=EventType.LLM
-        )
-        .annotate(day=_utc_day("init_timestamp"))
-        .values("day", "model")
-        .order_by()
-        .annotate(
-            calls=Count("id"),
-            prompt=Sum("prompt_tokens"),
-            completion=Sum("completion_tokens"),
-            cost_sum=Sum("cost"),
-            unknown=Count("id", filter=Q(cost__isnull=True)),
-        )
-    )
-    for row in per_model:
-        models[(row["day"], row["model"])] = {
-            "calls": row["calls"],
-            "prompt_tokens": row["prompt"] or 0,
-            "completion_tokens": row["completion"] or 0,
-            "cost": row["cost_sum"] or ZERO,
-            "cost_unknown_calls": row["unknown"],
-        }
+    for row in groups:
+        target = daily[row["bucket"]]
+        add_event_group(target, row)
+        if row["event_type"] == EventType.LLM:
+            add_model_group(models.setdefault((row["bucket"], row["model"]), _empty_model()), row)
+        if tail_since is not None and row["tail_n"]:
+            target["tail"].append(_tail_row(row))
+    if tail_since is not None:
+        for fields in daily.values():
+            fields["tail_since"] = tail_since
     # Days outside the request cannot appear (the filters are on the same column), but a
     # database returning a date string instead of a date would; normalise defensively.
     return {_as_date(d): v for d, v in daily.items()}, {
         (_as_date(d), m): v for (d, m), v in models.items()
+    }
+
+
+def session_counts(sessions: QuerySet, bucket) -> QuerySet:
+    """Rows of {bucket, total, success, fail, indeterminate, running}: sessions by start bucket
+    and current end state. Shared with the dashboard's live overview."""
+    return (
+        sessions.annotate(bucket=bucket)
+        .values("bucket")
+        .order_by()
+        .annotate(
+            total=Count("id"),
+            success=Count("id", filter=Q(end_state=EndState.SUCCESS)),
+            fail=Count("id", filter=Q(end_state=EndState.FAIL)),
+            indeterminate=Count("id", filter=Q(end_state=EndState.INDETERMINATE)),
+            running=Count("id", filter=Q(end_state__isnull=True)),
+        )
+    )
+
+
+def event_groups(events: QuerySet, bucket, *, tail_since: datetime | None = None) -> QuerySet:
+    """Rows of {bucket, event_type, model, n, prompt, completion, cost_sum, unknown}: ONE GROUP
+    BY from which both the per-type totals and the per-model rows fold (see add_event_group,
+    add_model_group). Shared with the dashboard's live overview.
+
+    With `tail_since`, each row also has the same sums over its events received at or after
+    that time (tail_n, tail_prompt, ...): computed in the same statement, so in the same snapshot
+    as the totals they are subtracted from."""
+    aggregates = _group_sums(Q())
+    if tail_since is not None:
+        tail = _group_sums(Q(received_at__gte=tail_since))
+        aggregates.update({f"tail_{name}": value for name, value in tail.items()})
+    return (
+        events.annotate(bucket=bucket)
+        .values("bucket", "event_type", "model")
+        .order_by()
+        .annotate(**aggregates)
+    )
+
+
+def _group_sums(where: Q) -> dict:
+    return {
+        "n": Count("id", filter=where) if where else Count("id"),
+        "prompt": Sum("prompt_tokens", filter=where or None),
+        "completion": Sum("completion_tokens", filter=where or None),
+        "cost_sum": Sum("cost", filter=where or None),
+        "unknown": Count("id", filter=where & Q(event_type=EventType.LLM, cost__isnull=True)),
+    }
+
+
+def _tail_row(row: dict) -> dict:
+    """The tail sums of one event_groups row, JSON-ready (money as a decimal string)."""
+    return {
+        "event_type": row["event_type"],
+        "model": row["model"],
+        "n": row["tail_n"],
+        "prompt": row["tail_prompt"] or 0,
+        "completion": row["tail_completion"] or 0,
+        "cost_sum": str(row["tail_cost_sum"] or ZERO),
+        "unknown": row["tail_unknown"],
+    }
+
+
+def tail_rows(rollup: DailyRollup) -> list[dict]:
+    """A DailyRollup's tail as event_groups rows (without bucket), money back to Decimal."""
+    return [{**row, "cost_sum": Decimal(row["cost_sum"])} for row in rollup.tail]
+
+
+def add_event_group(target: dict, row: dict) -> None:
+    """Add one event_groups row to a day's DailyRollup fields."""
+    name = f"events_{row['event_type']}"
+    if name in target:
+        target[name] += row["n"]
+    target["prompt_tokens"] += row["prompt"] or 0
+    target["completion_tokens"] += row["completion"] or 0
+    target["cost"] += row["cost_sum"] or ZERO
+    target["cost_unknown_events"] += row["unknown"]
+
+
+def add_model_group(target: dict, row: dict) -> None:
+    """Add one event_groups row of LLM calls to ModelDailyRollup fields."""
+    target["calls"] += row["n"]
+    target["prompt_tokens"] += row["prompt"] or 0
+    target["completion_tokens"] += row["completion"] or 0
+    target["cost"] += row["cost_sum"] or ZERO
+    target["cost_unknown_calls"] += row["unknown"]
+
+
+def _empty_model() -> dict:
+    return {
+        "calls": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost": ZERO,
+        "cost_unknown_calls": 0,
     }
 
 
@@ -221,6 +298,8 @@ def _empty_daily() -> dict:
         cost_unknown_events=0,
         duration_p50_seconds=None,
         duration_p95_seconds=None,
+        tail_since=None,
+        tail=[],
     )
     return fields
 
@@ -252,9 +331,11 @@ def rollup_days(project_id, days: Iterable[date]) -> list[date]:
     if not days:
         return []
     logger.info("rolling up project %s: %s", project_id, ", ".join(map(str, sorted(days))))
+    # Taken before the lock and the reads: waiting only makes the tail longer, never short.
+    tail_since = timezone.now() - TAIL_MARGIN
     with transaction.atomic():
         _lock_project(project_id)
-        daily, per_model = compute_rollups(project_id, days)
+        daily, per_model = compute_rollups(project_id, days, tail_since=tail_since)
         now = timezone.now()
         DailyRollup.objects.bulk_create(
             [
@@ -282,12 +363,36 @@ def rollup_days(project_id, days: Iterable[date]) -> list[date]:
     return sorted(days)
 
 
+EVENT_RECEIVED_BRIN = "event_received_brin"  # events/migrations/0003_event_received_brin.py
+
+
+def summarize_new_event_ranges() -> int | None:
+    """Postgres: summarize the BRIN ranges of events filled since the last summary; how many.
+
+    Ranges never summarized are read by every "received since" scan (the overview's today).
+    Autovacuum summarizes them (the index has autosummarize), but not where it is off or lags
+    behind; the periodic catch-up calls this so that part stays within its period of ingest.
+    Gives up (None) rather than wait behind a VACUUM of the table, which summarizes too.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")
+            cursor.execute("SELECT brin_summarize_new_values(%s::regclass)", [EVENT_RECEIVED_BRIN])
+            return cursor.fetchone()[0]
+    except OperationalError:
+        logger.warning("event BRIN summary skipped: the table is busy", exc_info=True)
+        return None
+
+
 def touched_days(since: datetime) -> dict[uuid.UUID, set[date]]:
     """{project: days} that activity since `since` may have changed: the start day of every
     session seen since then and the days of its events.
 
     Every ingest, update and end moves the session's last_seen_at, so this finds late events
-    without scanning the events table by arrival time (it has no index on received_at).
+    without scanning the events table by arrival time (received_at has only a BRIN index, for
+    the overview's today; no B-tree, which would cost every ingest).
     """
     touched: dict[uuid.UUID, set[date]] = defaultdict(set)
     recent = Session.objects.filter(last_seen_at__gte=since)

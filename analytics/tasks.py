@@ -47,7 +47,9 @@ def rollup_days_task(project_id: str, days: list[str]) -> int:
 @shared_task(name="analytics.rollup_recent", soft_time_limit=240, time_limit=300, **TASK_OPTIONS)
 def rollup_recent_task(window_seconds: int = 3600) -> int:
     """Catch-up: queue a recompute of every day that activity in the window may have touched,
-    one message per project. Covers rollups whose message was never sent (broker down)."""
+    one message per project. Covers rollups whose message was never sent (broker down). Also
+    keeps the events' BRIN summaries current (rollups.summarize_new_event_ranges)."""
+    rollups.summarize_new_event_ranges()
     since = timezone.now() - timedelta(seconds=window_seconds)
     touched = rollups.touched_days(since)
     for project_id, days in touched.items():

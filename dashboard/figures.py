@@ -170,8 +170,9 @@ def _event_label(event_type: str, name: str, model: str) -> str:
     return escape(f"{label}: {detail}" if detail else label)
 
 
-def waterfall(rows: list[tuple], *, session_start: datetime) -> dict:
-    """A timeline of events from rows of (id, event_type, init, end, name, model, tokens).
+def waterfall(rows: list[tuple], *, session_start: float) -> dict:
+    """A timeline of events from rows of (id, event_type, init, end, name, model, tokens), times
+    in epoch seconds (float).
 
     One trace per event type whatever the number of events: horizontal bars (SVG) for ordinary
     sessions, WebGL line segments past WEBGL_THRESHOLD so 10k+ events stay interactive. Row i is
@@ -180,14 +181,16 @@ def waterfall(rows: list[tuple], *, session_start: datetime) -> dict:
     per_type: dict[str, dict] = {}
     large = len(rows) > WEBGL_THRESHOLD
     t0 = session_start
-    span_ms = max((((r[3] or r[2]) - t0).total_seconds() * 1000 for r in rows), default=1.0)
+    span_ms = max((((r[3] or r[2]) - t0) * 1000 for r in rows), default=1.0)
     # Instant events (errors) still get a visible sliver: 0.4% of the session's span.
     min_visible = max(span_ms * 0.004, 1.0)
     labels: dict[tuple, str] = {}  # escaped once per distinct (type, name, model)
     for i, (eid, etype, init, end, name, model, tokens) in enumerate(rows):
-        start_ms = round((init - t0).total_seconds() * 1000, 1)
-        dur_ms = round(max(((end or init) - init).total_seconds() * 1000, 0.0), 1)
-        acc = per_type.setdefault(etype, {"x": [], "y": [], "base": [], "custom": []})
+        start_ms = round((init - t0) * 1000, 1)
+        dur_ms = round((end - init) * 1000, 1) if end is not None and end > init else 0.0
+        acc = per_type.get(etype)
+        if acc is None:
+            acc = per_type[etype] = {"x": [], "y": [], "base": [], "custom": []}
         key = (etype, name, model)
         label = labels.get(key)
         if label is None:
@@ -195,14 +198,15 @@ def waterfall(rows: list[tuple], *, session_start: datetime) -> dict:
         custom = [label, dur_ms, tokens or 0]
         if large:
             # A segment is two points and a gap (None) so one trace holds every event.
-            acc["x"].extend([start_ms, round(start_ms + max(dur_ms, min_visible), 1), None])
-            acc["y"].extend([i, i, None])
-            acc["custom"].extend([custom, custom, None])
+            acc["x"] += (start_ms, round(start_ms + max(dur_ms, min_visible), 1), None)
+            acc["y"] += (i, i, None)
+            acc["custom"] += (custom, custom, None)
         else:
             acc["x"].append(max(dur_ms, min_visible))
             acc["base"].append(start_ms)
             acc["y"].append(i)
-            acc["custom"].append([*custom, str(eid)])
+            custom.append(str(eid))
+            acc["custom"].append(custom)
     # Hover text is assembled by Plotly from customdata: no per-event HTML in the payload.
     hover = "%{customdata[0]}<br>%{customdata[1]:,} ms · %{customdata[2]:,} tokens<extra></extra>"
     data = []

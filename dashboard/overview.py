@@ -1,5 +1,6 @@
-"""The overview's numbers: past days from the Celery rollups, today (and any past day the worker
-has not rolled up yet) aggregated live from Session and Event.
+"""The overview's numbers: past days from the Celery rollups; today from its rollup corrected by
+the events received since the rollup's cut-off (exact, at the cost of those events only); any
+day with no rollup row yet aggregated live from Session and Event.
 
 Sessions count on the day they started; events, tokens and cost on the day the event started —
 the same attribution the rollups use.
@@ -9,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate, TruncHour
 
 from analytics.models import DailyRollup, ModelDailyRollup
+from analytics.rollups import event_groups, session_counts, tail_rows
 from events.models import Event, EventType
-from sessions.models import EndState, Session
+from sessions.models import Session
 
 RANGES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "Custom"}
 DEFAULT_RANGE = "7d"
@@ -161,14 +162,6 @@ def _from_rollup(row: DailyRollup) -> Totals:
     )
 
 
-_STATE_FIELD = {
-    EndState.SUCCESS: "success",
-    EndState.FAIL: "fail",
-    EndState.INDETERMINATE: "indeterminate",
-    None: "running",
-}
-
-
 def _bucket_key(value):
     # TruncDate gives a date; TruncHour an aware datetime (naive on some backends: make it UTC).
     if isinstance(value, datetime) and value.tzinfo is None:
@@ -176,76 +169,71 @@ def _bucket_key(value):
     return value
 
 
+def _fold_group(t: Totals, row: dict, sign: int = 1) -> None:
+    """Add (sign=-1: remove) one analytics.rollups.event_groups row to a bucket's totals."""
+    if row["event_type"] in t.events:
+        t.events[row["event_type"]] += sign * row["n"]
+    t.prompt_tokens += sign * (row["prompt"] or 0)
+    t.completion_tokens += sign * (row["completion"] or 0)
+    t.cost += sign * (row["cost_sum"] or Decimal("0"))
+    t.cost_unknown += sign * row["unknown"]
+
+
+def _fold_model(m: ModelTotals, row: dict, sign: int = 1) -> None:
+    m.calls += sign * row["n"]
+    m.prompt_tokens += sign * (row["prompt"] or 0)
+    m.completion_tokens += sign * (row["completion"] or 0)
+    m.cost += sign * (row["cost_sum"] or Decimal("0"))
+    m.cost_unknown += sign * row["unknown"]
+
+
+def _model_name(model: str) -> str:
+    return model or "(no model)"
+
+
 def live_totals(
-    *, project, start: datetime, end: datetime, hourly: bool = False
+    *,
+    project,
+    start: datetime,
+    end: datetime,
+    hourly: bool = False,
+    received_since: datetime | None = None,
 ) -> tuple[dict, dict]:
-    """{bucket: Totals} and {(bucket, model): ModelTotals} over [start, end), three queries."""
+    """{bucket: Totals} and {(bucket, model): ModelTotals} over [start, end): two queries, the
+    rollups' own aggregates (analytics.rollups) with hour or day buckets.
+
+    `received_since` keeps only the events received at or after it (sessions are all counted):
+    the slice of a rolled-up day that its rollup's tail stands for."""
     trunc = (
         TruncHour("init_timestamp", tzinfo=UTC)
         if hourly
         else TruncDate("init_timestamp", tzinfo=UTC)
     )
     buckets: dict = {}
-    sessions = (
-        Session.objects.filter(project=project, init_timestamp__gte=start, init_timestamp__lt=end)
-        .annotate(bucket=trunc)
-        .values("bucket", "end_state")
-        .annotate(n=Count("pk"))
-        .order_by()
+    sessions = session_counts(
+        Session.objects.filter(project=project, init_timestamp__gte=start, init_timestamp__lt=end),
+        trunc,
     )
     for row in sessions:
         t = buckets.setdefault(_bucket_key(row["bucket"]), Totals())
-        t.sessions += row["n"]
-        name = _STATE_FIELD.get(row["end_state"], "running")
-        setattr(t, name, getattr(t, name) + row["n"])
-    events = (
-        Event.objects.filter(project=project, init_timestamp__gte=start, init_timestamp__lt=end)
-        .annotate(bucket=trunc)
-        .values("bucket", "event_type")
-        .annotate(
-            n=Count("pk"),
-            pt=Sum("prompt_tokens"),
-            ct=Sum("completion_tokens"),
-            cost_sum=Sum("cost"),
-            unknown=Count("pk", filter=Q(event_type=EventType.LLM, cost__isnull=True)),
-        )
-        .order_by()
-    )
-    for row in events:
-        t = buckets.setdefault(_bucket_key(row["bucket"]), Totals())
-        if row["event_type"] in t.events:
-            t.events[row["event_type"]] += row["n"]
-        t.prompt_tokens += row["pt"] or 0
-        t.completion_tokens += row["ct"] or 0
-        t.cost += row["cost_sum"] or Decimal("0")
-        t.cost_unknown += row["unknown"]
+        t.sessions += row["total"]
+        t.success += row["success"]
+        t.fail += row["fail"]
+        t.indeterminate += row["indeterminate"]
+        t.running += row["running"]
     models: dict = {}
-    per_model = (
-        Event.objects.filter(
-            project=project,
-            event_type=EventType.LLM,
-            init_timestamp__gte=start,
-            init_timestamp__lt=end,
-        )
-        .annotate(bucket=trunc)
-        .values("bucket", "model")
-        .annotate(
-            n=Count("pk"),
-            pt=Sum("prompt_tokens"),
-            ct=Sum("completion_tokens"),
-            cost_sum=Sum("cost"),
-            unknown=Count("pk", filter=Q(cost__isnull=True)),
-        )
-        .order_by()
+    events = Event.objects.filter(
+        project=project, init_timestamp__gte=start, init_timestamp__lt=end
     )
-    for row in per_model:
-        models[(_bucket_key(row["bucket"]), row["model"] or "(no model)")] = ModelTotals(
-            calls=row["n"],
-            prompt_tokens=row["pt"] or 0,
-            completion_tokens=row["ct"] or 0,
-            cost=row["cost_sum"] or Decimal("0"),
-            cost_unknown=row["unknown"],
-        )
+    if received_since is not None:
+        # A BRIN range scan on Postgres (events 0003_event_received_brin): only the blocks
+        # written since `received_since` are read, however busy the day was.
+        events = events.filter(received_at__gte=received_since)
+    for row in event_groups(events, trunc):
+        bucket = _bucket_key(row["bucket"])
+        _fold_group(buckets.setdefault(bucket, Totals()), row)
+        if row["event_type"] == EventType.LLM:
+            _fold_model(models.setdefault((bucket, _model_name(row["model"])), ModelTotals()), row)
     return buckets, models
 
 
@@ -260,17 +248,101 @@ def _spans(days: list[date]) -> list[tuple[date, date]]:
     return spans
 
 
-def build_overview(*, project, time_range: TimeRange, now: datetime) -> Overview:
-    models: dict[str, ModelTotals] = {}
-
-    def add_model(name: str, m: ModelTotals) -> None:
-        acc = models.setdefault(name, ModelTotals())
+def _add_models(into: dict[str, ModelTotals], more: dict[str, ModelTotals]) -> None:
+    for name, m in more.items():
+        acc = into.setdefault(name, ModelTotals())
         acc.calls += m.calls
         acc.prompt_tokens += m.prompt_tokens
         acc.completion_tokens += m.completion_tokens
         acc.cost += m.cost
         acc.cost_unknown += m.cost_unknown
 
+
+def _today_from_rollup(
+    *, project, today: date, rollup: DailyRollup, model_rows: list[ModelDailyRollup]
+) -> tuple[Totals, dict[str, ModelTotals]]:
+    """Today exactly, at the cost of the events received since its rollup's cut-off: the rollup's
+    event totals minus its tail, plus a live aggregate of the events received since the cut-off
+    (which includes the tail's events again). Sessions are counted live (a small table)."""
+    live, live_models = live_totals(
+        project=project,
+        start=midnight(today),
+        end=midnight(today) + timedelta(days=1),
+        received_since=rollup.tail_since,
+    )
+    totals = _from_rollup(rollup)
+    totals.sessions = totals.success = totals.fail = totals.indeterminate = totals.running = 0
+    models: dict[str, ModelTotals] = {}
+    for r in model_rows:
+        models[_model_name(r.model)] = ModelTotals(
+            r.calls, r.prompt_tokens, r.completion_tokens, r.cost, r.cost_unknown_calls
+        )
+    for row in tail_rows(rollup):
+        _fold_group(totals, row, sign=-1)
+        if row["event_type"] == EventType.LLM:
+            name = _model_name(row["model"])
+            _fold_model(models.setdefault(name, ModelTotals()), row, sign=-1)
+    totals.add(live.get(today, Totals()))
+    _add_models(models, {name: m for (_, name), m in live_models.items()})
+    # A model whose calls were all in the tail and are gone since (session deleted) drops out.
+    return totals, {name: m for name, m in models.items() if m.calls > 0}
+
+
+def _day_buckets(
+    *, project, days: tuple[date, ...], now: datetime, models: dict[str, ModelTotals]
+) -> tuple[dict, int, int]:
+    """{day: Totals} for whole UTC days (adding their per-model totals to `models`), and how
+    many days came from rollups and how many were aggregated live.
+
+    Past days are read from their rollups. Today is read from its rollup corrected by its tail
+    (_today_from_rollup) when it has one; a day with no rollup row is aggregated live."""
+    today = now.astimezone(UTC).date()
+    rollups = {
+        r.day: r
+        for r in DailyRollup.objects.filter(
+            project=project, day__in=[d for d in days if d <= today]
+        )
+    }
+    if today in rollups and rollups[today].tail_since is None:
+        del rollups[today]  # computed before rollups kept a tail: cannot be corrected
+    model_rows: dict[date, list[ModelDailyRollup]] = {}
+    for r in ModelDailyRollup.objects.filter(project=project, day__in=list(rollups)):
+        model_rows.setdefault(r.day, []).append(r)
+    per_day: dict = {}
+    for day, row in rollups.items():
+        if day == today:
+            per_day[day], today_models = _today_from_rollup(
+                project=project, today=today, rollup=row, model_rows=model_rows.get(day, [])
+            )
+            _add_models(models, today_models)
+            continue
+        per_day[day] = _from_rollup(row)
+        _add_models(
+            models,
+            {
+                _model_name(r.model): ModelTotals(
+                    r.calls, r.prompt_tokens, r.completion_tokens, r.cost, r.cost_unknown_calls
+                )
+                for r in model_rows.get(day, [])
+            },
+        )
+    missing = [d for d in days if d not in rollups]
+    # Whole days, today included (as its rollup counts it); days after today stay empty.
+    end_of_today = midnight(today) + timedelta(days=1)
+    for first, last in _spans(missing):
+        span_end = min(midnight(last) + timedelta(days=1), max(end_of_today, midnight(first)))
+        live, live_models = live_totals(project=project, start=midnight(first), end=span_end)
+        for d in range((last - first).days + 1):
+            day = first + timedelta(days=d)
+            per_day[day] = live.get(day, Totals())
+        _add_models(models, {name: m for (_, name), m in live_models.items()})
+    # Today counts as live in the page's "N days from rollups, M live": it includes live events.
+    corrected = int(today in rollups)
+    return per_day, len(rollups) - corrected, len(missing) + corrected
+
+
+def build_overview(*, project, time_range: TimeRange, now: datetime) -> Overview:
+    models: dict[str, ModelTotals] = {}
     if time_range.days is None:
         live, live_models = live_totals(
             project=project, start=time_range.start, end=time_range.end, hourly=True
@@ -279,34 +351,13 @@ def build_overview(*, project, time_range: TimeRange, now: datetime) -> Overview
         hours = [first + timedelta(hours=i) for i in range(24)]
         buckets = [(h, live.get(h, Totals())) for h in hours]
         for (_, name), m in live_models.items():
-            add_model(name, m)
+            _add_models(models, {name: m})
         rolled, live_days = 0, 1
     else:
-        today = now.astimezone(UTC).date()
-        past = [d for d in time_range.days if d < today]
-        rollups = {
-            r.day: _from_rollup(r)
-            for r in DailyRollup.objects.filter(project=project, day__in=past)
-        }
-        per_day: dict = dict(rollups)
-        for r in ModelDailyRollup.objects.filter(project=project, day__in=list(rollups)):
-            add_model(
-                r.model or "(no model)",
-                ModelTotals(
-                    r.calls, r.prompt_tokens, r.completion_tokens, r.cost, r.cost_unknown_calls
-                ),
-            )
-        missing = [d for d in time_range.days if d not in rollups]
-        for first, last in _spans(missing):
-            span_end = min(midnight(last) + timedelta(days=1), max(now, midnight(first)))
-            live, live_models = live_totals(project=project, start=midnight(first), end=span_end)
-            for d in range((last - first).days + 1):
-                day = first + timedelta(days=d)
-                per_day[day] = live.get(day, Totals())
-            for (_, name), m in live_models.items():
-                add_model(name, m)
+        per_day, rolled, live_days = _day_buckets(
+            project=project, days=time_range.days, now=now, models=models
+        )
         buckets = [(d, per_day.get(d, Totals())) for d in time_range.days]
-        rolled, live_days = len(rollups), len(missing)
 
     totals = Totals()
     for _, t in buckets:

@@ -9,7 +9,7 @@ import binascii
 import contextlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -261,24 +261,41 @@ def tags_with_counts(*, project) -> QuerySet:
 
 
 def llm_models(*, project, recent_since: datetime, limit: int = 200) -> list[str]:
-    """Models seen in the project's LLM calls, for the list's model filter: past days from the
-    per-model rollups (a small table), the days the rollups may not cover yet live."""
-    project_id = _project_id(project)
-    from analytics.models import ModelDailyRollup
+    """Models seen in the project's LLM calls, for the list's model filter: from the per-model
+    rollups (a small table), plus a live DISTINCT over the events of the recent days that have
+    no rollup row yet. The worker rolls a day up seconds after each batch, so a busy day is read
+    from its rollup instead of scanning its LLM events on every list page; a model first used
+    since the last rollup appears once its day is rolled up again. Two queries either way."""
+    from analytics.models import DailyRollup, ModelDailyRollup
 
-    # order_by("model") replaces the models' default ordering, which DISTINCT would include.
-    rolled = (
-        ModelDailyRollup.objects.filter(project_id=project_id)
-        .order_by("model")
-        .values_list("model", flat=True)
-    )
-    recent = (
-        Event.objects.filter(
-            project_id=project_id, event_type=EventType.LLM, init_timestamp__gte=recent_since
+    project_id = _project_id(project)
+    first_day = recent_since.astimezone(UTC).date()
+    today = datetime.now(UTC).date()
+    window = [first_day + timedelta(days=i) for i in range((today - first_day).days + 1)]
+    rolled_days = set(
+        DailyRollup.objects.filter(project_id=project_id, day__in=window).values_list(
+            "day", flat=True
         )
-        .exclude(model="")
-        .order_by("model")
-        .values_list("model", flat=True)
     )
-    names = set(rolled.distinct()[:limit]) | set(recent.distinct()[:limit])
-    return sorted(name for name in names if name)[:limit]
+    names = ModelDailyRollup.objects.filter(project_id=project_id).values_list("model", flat=True)
+    live = _live_days_filter([d for d in window if d not in rolled_days], since=recent_since)
+    if live is not None:
+        recent = Event.objects.filter(live, project_id=project_id, event_type=EventType.LLM)
+        # UNION deduplicates; ordering is cleared because a compound part may not have one.
+        names = names.order_by().union(recent.values_list("model", flat=True).order_by())
+    else:
+        names = names.distinct()
+    return [name for name in names.order_by("model")[: limit + 1] if name][:limit]
+
+
+def _live_days_filter(days: list, *, since: datetime) -> Q | None:
+    """init_timestamp on one of these UTC days and not before `since`; None for no days."""
+    if not days:
+        return None
+    condition = Q()
+    for day in days:
+        start = datetime.combine(day, time.min, tzinfo=UTC)
+        condition |= Q(
+            init_timestamp__gte=max(start, since), init_timestamp__lt=start + timedelta(days=1)
+        )
+    return condition

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from analytics.models import DailyRollup, ModelDailyRollup
+from analytics.rollups import tail_rows as rollup_tail_rows
 from events.models import CostSource, Event
 from sessions.models import Session
 
@@ -122,7 +123,7 @@ def stored_rollups(project) -> tuple[dict, dict]:
         values = {
             f.name: getattr(r, f.name)
             for f in DailyRollup._meta.concrete_fields
-            if f.name not in {"id", "project", "day", "computed_at"}
+            if f.name not in {"id", "project", "day", "computed_at", "tail_since", "tail"}
         }
         daily[r.day] = values
     models = {}
@@ -152,3 +153,37 @@ def assert_rollups_match(project) -> None:
             k: v for k, v in want.items() if k not in strip
         }, day
     assert models == expected_models
+    for rollup in DailyRollup.objects.filter(project=project):
+        assert rollup.tail_since is not None, rollup.day
+        assert _tail_by_group(rollup_tail_rows(rollup)) == expected_tail(
+            project, rollup.day, rollup.tail_since
+        ), rollup.day
+
+
+def _tail_by_group(rows) -> dict:
+    return {
+        (r["event_type"], r["model"]): (
+            r["n"],
+            r["prompt"],
+            r["completion"],
+            r["cost_sum"],
+            r["unknown"],
+        )
+        for r in rows
+    }
+
+
+def expected_tail(project, day, since) -> dict:
+    """{(event_type, model): (n, prompt, completion, cost, unknown)} of the day's events received
+    at or after `since`, row by row."""
+    tail = defaultdict(lambda: [0, 0, 0, Decimal(0), 0])
+    for e in Event.objects.filter(project=project, received_at__gte=since):
+        if e.init_timestamp.astimezone(UTC).date() != day:
+            continue
+        sums = tail[(e.event_type, e.model)]
+        sums[0] += 1
+        sums[1] += e.prompt_tokens or 0
+        sums[2] += e.completion_tokens or 0
+        sums[3] += e.cost or 0
+        sums[4] += e.event_type == "llms" and e.cost is None
+    return {key: tuple(v) for key, v in tail.items()}

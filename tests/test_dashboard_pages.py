@@ -399,3 +399,24 @@ def test_past_days_come_from_rollups_and_missing_days_fall_back_to_live(alice_cl
     assert per_day[live_day].sessions == 1  # no rollup row: live
     assert per_day[today].sessions == 1  # today: always live
     assert ov.totals.cost == Decimal("3")
+
+
+def test_waterfall_offsets_and_durations_in_ms_from_the_session_start(alice_client, project):
+    # Same numbers whether the database (Postgres: epoch seconds) or Python computes the times.
+    start = datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+    s = make_session(project, start=start)
+    add_event(s, "tools", at=start + timedelta(seconds=2), end_timestamp=start + timedelta(
+        seconds=3, microseconds=500000), name="search")  # fmt: skip
+    add_event(s, "errors", at=start + timedelta(seconds=4), end_timestamp=None, name="Boom")
+    llm(s, at=start - timedelta(seconds=1), model="gpt-4o")  # before the session's own start
+    refresh_totals(s)
+    response = alice_client.get(url("session_timeline", project.slug, s.id))
+    figure = orjson.loads(response.content)
+    by_name = {t["name"]: t for t in figure["data"]}
+    # t0 is the earliest of the session start and its first event.
+    assert by_name["LLM call"]["base"] == [0.0]
+    assert by_name["Tool"]["base"] == [3000.0] and by_name["Tool"]["x"] == [1500.0]
+    assert by_name["Tool"]["customdata"][0][1] == 1500.0
+    assert by_name["Error"]["base"] == [5000.0]
+    assert by_name["Error"]["customdata"][0][1] == 0.0
+    assert [t["y"] for t in figure["data"]] == [[0], [1], [2]]
