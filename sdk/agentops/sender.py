@@ -26,10 +26,16 @@ if TYPE_CHECKING:
     from .session import Session
 
 BACKOFF_BASE = 0.25  # seconds
+BURST_STEP = 0.002  # seconds between looks at a queue that is still growing
+BURST_WAIT = 0.25  # at most this long before sending anyway
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 300.0
 
 Items = list  # events in wire shape (dicts)
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def backoff_delay(attempt: int) -> float:
@@ -111,6 +117,7 @@ class Sender:
             interval = min((s.config.max_wait_time for s in sessions), default=5000) / 1000
             self._wake.wait(interval)
             self._wake.clear()
+            self._let_the_burst_end(sessions)
             for session in sessions + [s for s in self._sessions.values() if s not in sessions]:
                 try:
                     self.service(conn, session)
@@ -119,6 +126,26 @@ class Sender:
                     time.sleep(1)
                 if session.idle and not session.is_running:
                     self._sessions.pop(session.session_id, None)
+
+    def _let_the_burst_end(self, sessions: list) -> None:
+        """While the agent is still recording in a tight loop, wait (BURST_STEP at a time, at most
+        BURST_WAIT) for its queues to stop growing before turning events into JSON.
+
+        That work (~7 us an event) holds the interpreter lock: done mid-burst, it lands on the
+        recording thread's record() calls (bench/sdk_record.py). Agents mostly wait on the
+        network, so a quiet moment comes within milliseconds; a queue half way to its cap is
+        sent at once, so nothing is dropped for waiting.
+        """
+        deadline = time.monotonic() + BURST_WAIT
+        sizes = [len(s._queue) for s in sessions]
+        while not self._stopped and time.monotonic() < deadline:
+            if any(n * 2 >= s._cap for n, s in zip(sizes, sessions, strict=True)):
+                return
+            _pause(BURST_STEP)
+            now = [len(s._queue) for s in sessions]
+            if now == sizes:
+                return
+            sizes = now
 
     def service(self, conn: Connection, session: Session, deadline: Deadline | None = None) -> bool:
         """Send everything pending for the session. True when nothing is left to send."""

@@ -265,3 +265,75 @@ def test_inherited_session_id_reuses_the_id(server, default_client):
     session_id = str(uuid.uuid4())
     session = agentops.init(inherited_session_id=session_id)
     assert str(session.session_id) == session_id
+
+
+class _Growing:
+    """A session's queue as the sender sees it: grows by `step` at each of the first sleeps."""
+
+    def __init__(self, cap=1000, start=20):
+        self._queue = [None] * start
+        self._cap = cap
+
+
+def _sleeps_that_grow(monkeypatch, queue, growth):
+    from agentops import sender
+
+    calls = []
+
+    def sleep(seconds):
+        calls.append(seconds)
+        if len(calls) <= len(growth):
+            queue._queue.extend([None] * growth[len(calls) - 1])
+
+    monkeypatch.setattr(sender, "_pause", sleep)
+    return calls
+
+
+def test_the_sender_waits_for_a_recording_burst_to_end(monkeypatch):
+    from agentops.sender import Sender
+
+    session = _Growing()
+    calls = _sleeps_that_grow(monkeypatch, session, growth=[50, 50, 50])
+    Sender()._let_the_burst_end([session])
+    assert len(calls) == 4  # three looks saw the queue grow, the fourth saw it still
+
+
+def test_the_sender_sends_at_once_a_queue_half_way_to_its_cap(monkeypatch):
+    from agentops.sender import Sender
+
+    session = _Growing(cap=100, start=50)
+    calls = _sleeps_that_grow(monkeypatch, session, growth=[10] * 100)
+    Sender()._let_the_burst_end([session])
+    assert calls == []
+
+
+def test_the_sender_waits_for_a_burst_at_most_burst_wait(monkeypatch):
+    from agentops import sender
+
+    monkeypatch.setattr(sender, "BURST_WAIT", 0.05)
+    session = _Growing(cap=10**9)
+    calls = []
+    real_sleep = time.sleep
+
+    def sleep(seconds):
+        calls.append(seconds)
+        session._queue.append(None)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(sender, "_pause", sleep)
+    started = time.monotonic()
+    sender.Sender()._let_the_burst_end([session])
+    assert 0.05 <= time.monotonic() - started < 1.0
+    assert len(calls) >= 2
+
+
+def test_a_long_tight_recording_loop_is_still_sent_while_it_runs(server, client):
+    config = client.config.copy()
+    config.configure(max_wait_time=60_000, max_queue_size=20)
+    session = client.start_session(config=config)
+    deadline = time.monotonic() + 5
+    i = 0
+    while not server.events and time.monotonic() < deadline:
+        session.record(action(i))
+        i += 1
+    assert server.events, "nothing was sent during a 5 s burst"
