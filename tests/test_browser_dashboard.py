@@ -44,6 +44,8 @@ def browser_page(live_server):
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # Console errors too: a failed resource (a 404 favicon, a missing script) shows there.
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         # Every request must stay on our own server: no CDN, no outside network.
         outside: list[str] = []
         page.on(

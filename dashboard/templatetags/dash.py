@@ -11,7 +11,8 @@ register = template.Library()
 
 @register.filter
 def usd(value) -> str:
-    """$1,234.56; small amounts keep significant digits ($0.000375). None is "unknown"."""
+    """$1,234.56; amounts under a cent keep three significant digits ($0.000375, $0.0000045),
+    as the API reports them. None is "unknown"."""
     if value is None:
         return "unknown"
     value = Decimal(value)
@@ -22,9 +23,8 @@ def usd(value) -> str:
     if abs(value) >= Decimal("0.01"):
         whole, _, cents = f"{value:.4f}".rstrip("0").partition(".")
         return f"${whole}.{cents.ljust(2, '0')}"
-    if abs(value) < Decimal("0.000001"):
-        return "< $0.000001"
-    return "$" + f"{value:.6f}".rstrip("0")
+    places = 2 - value.adjusted()  # adjusted(): the exponent of the first significant digit
+    return "$" + f"{value:.{places}f}".rstrip("0")
 
 
 @register.simple_tag
