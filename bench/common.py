@@ -48,6 +48,18 @@ def setup_django(database_url: str | None = None, **env: str) -> None:
     django.setup()
 
 
+def setup_production_django(database_url: str) -> None:
+    """setup_django with production settings (DEBUG off, static files from collectstatic),
+    for timing pages and responses as a deployment serves them through the test client."""
+    setup_django(
+        database_url,
+        DJANGO_DEBUG="0",
+        SECRET_KEY="bench-secret-key-" + "x" * 48,
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="0",
+    )
+
+
 def ensure_database(name: str) -> str:
     """Create the Postgres database `name` if missing and migrate it; returns its URL."""
     import psycopg

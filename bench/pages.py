@@ -18,7 +18,7 @@ import json
 import pstats
 import time
 
-from common import machine, median, percentile, report, setup_django
+from common import machine, median, percentile, report, setup_production_django
 from generate import DATASET_FILE
 
 TARGET_MS = 300
@@ -81,13 +81,7 @@ def main() -> None:
     parser.add_argument("--profile", default=None, help="name of a page to profile")
     args = parser.parse_args()
     dataset = json.loads(DATASET_FILE.read_text())
-    setup_django(
-        dataset["database_url"],
-        DJANGO_DEBUG="0",
-        SECRET_KEY="bench-secret-key-" + "x" * 48,
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-    )
+    setup_production_django(dataset["database_url"])
     from django.contrib.auth import get_user_model
     from django.test import Client
 
