@@ -57,7 +57,9 @@ def agent_output(log_path: Path) -> tuple[str | None, list[str], bool, str]:
     """(session id, event ids printed, whether it printed done, the whole log)."""
     text = log_path.read_text(errors="replace")
     session_id, ids, done = None, [], False
-    for line in text.splitlines():
+    # The child writes unbuffered, so print()'s pieces land one by one: a line read while it
+    # is being written ("event " without its id yet) is not a line until its newline.
+    for line in complete_lines(text):
         if line.startswith("session "):
             session_id = line.split()[1]
         elif line.startswith("event "):
@@ -65,6 +67,10 @@ def agent_output(log_path: Path) -> tuple[str | None, list[str], bool, str]:
         elif line == "done":
             done = True
     return session_id, ids, done, text
+
+
+def complete_lines(text: str) -> list[str]:
+    return text.split("\n")[:-1]
 
 
 # Records LLM events for DURATION seconds (one every PAUSE seconds), then ends the session.
