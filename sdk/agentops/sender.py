@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ._log import logger
 from .transport import Connection, Result
-from .wire import batch_body, encode_json, to_wire
+from .wire import batch_body, encode_json, recorded_fields, to_wire
 
 if TYPE_CHECKING:
     from .session import Session
@@ -187,10 +187,10 @@ class Sender:
                 break
         while len(items) < max_events:
             try:
-                snapshot, recorded_at = queue.popleft()
+                event = queue.popleft()
             except IndexError:
                 break
-            items.append(to_wire(snapshot, recorded_at))
+            items.append(to_wire(*recorded_fields(event)))
         if not items:
             session._batch_done()
             return None

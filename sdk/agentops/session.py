@@ -62,6 +62,25 @@ def format_duration(seconds: float) -> str:
     return " ".join(parts)
 
 
+NOT_AN_EVENT = "record() takes an agentops event (or a dict with event_type)"
+
+
+def queued_copy(event: Any) -> dict:
+    """What record() queues for an event it cannot mark with its time: a dict (the copy gets
+    the fields an event object would have had) or an object that refuses new attributes."""
+    if isinstance(event, dict):
+        if "event_type" not in event:
+            raise TypeError(NOT_AN_EVENT)
+        fields = {"id": uuid.uuid4(), "init_timestamp": get_ISO_time(), **event}
+    else:
+        try:
+            fields = vars(event).copy()
+        except TypeError:
+            raise TypeError(NOT_AN_EVENT) from None
+    fields["_recorded_at"] = time.time()
+    return fields
+
+
 class Session:
     """A run of an agent. Made by agentops.init() / start_session(), not directly.
 
@@ -135,21 +154,23 @@ class Session:
         return self._session_url or f"{self.config.endpoint}/sessions/{self.session_id}"
 
     def record(self, event: Event, flush_now: bool = False) -> None:
-        """Queue the event for sending. Never blocks on the network, never raises."""
+        """Queue the event for sending. Never blocks on the network, never raises.
+
+        The queue holds the event itself, as the official SDK's does; the sender copies its
+        fields when it takes it, within max_wait_time. A copy here would allocate a container
+        on every call, and those allocations set off the agent's garbage collections inside
+        record() (bench/sdk_record.py: mean 1.0 us with a copy, 0.33 us without).
+        """
         try:
             if not self._running:
                 self._record_refused()
                 return
             try:
-                snapshot = event.__dict__.copy()  # shallow: later changes to the event stay out
+                event._recorded_at = time.time()  # the end_timestamp of an event without one
             except AttributeError:
-                if not isinstance(event, dict) or "event_type" not in event:
-                    raise TypeError(
-                        "record() takes an agentops event (or a dict with event_type)"
-                    ) from None
-                snapshot = {"id": uuid.uuid4(), "init_timestamp": get_ISO_time(), **event}
+                event = queued_copy(event)
             queue = self._queue
-            queue.append((snapshot, time.time()))
+            queue.append(event)
             n = len(queue)
             if n >= self._trigger or flush_now:
                 if n > self._cap:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time as time_module
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
@@ -69,6 +70,16 @@ def _sanitise(obj: Any, depth: int = 0, seen: frozenset = frozenset()) -> Any:
     if converted is obj or isinstance(converted, str):
         return converted if isinstance(converted, str) else str(converted)
     return _sanitise(converted, depth + 1, inner)
+
+
+def recorded_fields(event: Any) -> tuple[dict, float]:
+    """(a copy of the fields of an event from a session's queue, when it was recorded).
+
+    dict.copy() runs in C without letting another thread in, so an agent changing the event
+    meanwhile cannot break the copy; record() made dict events' own copy already."""
+    fields = event if event.__class__ is dict else event.__dict__.copy()
+    recorded_at = fields.pop("_recorded_at", None)
+    return fields, time_module.time() if recorded_at is None else recorded_at
 
 
 def to_wire(snapshot: dict, recorded_at: float) -> dict:
