@@ -26,7 +26,9 @@ class Client:
             config = Configuration()
             config.apply_environment()
         self._config = config
-        self._sessions: list[Session] = []
+        # Replaced whole under the lock, never changed in place: the module-level calls
+        # (agentops.record() on every event) read it without taking the lock.
+        self._sessions: tuple[Session, ...] = ()
         self._lock = threading.RLock()
         self._sender = Sender()
         self._initialized = False
@@ -77,8 +79,7 @@ class Client:
     @property
     def sessions(self) -> list[Session]:
         """The running sessions."""
-        with self._lock:
-            return list(self._sessions)
+        return list(self._sessions)
 
     @property
     def has_sessions(self) -> bool:
@@ -159,7 +160,7 @@ class Client:
                 session_id,
             )
         with self._lock:
-            self._sessions.append(session)
+            self._sessions = (*self._sessions, session)
             waiting, self._agents_waiting = self._agents_waiting, []
         for name, agent_id in waiting:
             session.create_agent(name, agent_id)
@@ -170,12 +171,11 @@ class Client:
 
     def _session_ended(self, session: Session) -> None:
         with self._lock:
-            if session in self._sessions:
-                self._sessions.remove(session)
+            self._sessions = tuple(s for s in self._sessions if s is not session)
 
     def _the_session(self, call: str) -> Session | None:
         """The one running session, for module-level calls; None (with a warning) otherwise."""
-        sessions = self.sessions
+        sessions = self._sessions
         if len(sessions) == 1:
             return sessions[0]
         if sessions:
