@@ -24,14 +24,14 @@ Definitions (every "day" is a UTC calendar date):
   recompute read (the margin is longer than any ingest statement), so each event counts once.
 
 A day with neither sessions nor events has no row. Recomputing is idempotent, and concurrent
-recomputes of one project are serialised (see `_lock_project`), so the last one to run saw every
-row committed before it started: running twice, or two workers at once, gives the same rows.
+recomputes of one project are serialised (the storage seam's `lock_project_for_rollups`), so the
+last one to run saw every row committed before it started: running twice, or two workers at
+once, gives the same rows.
 
 Each kind of aggregate is one GROUP BY query over the requested days (contiguous days are one
 range), not a loop over days, so a 30-day recompute of a busy project stays a handful of queries.
 """
 
-import hashlib
 import logging
 import math
 import uuid
@@ -41,12 +41,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics.models import DailyRollup, ModelDailyRollup
+from events import storage
 from events.models import Event, EventType
 from sessions.models import EndState, Session
 
@@ -304,20 +305,6 @@ def _empty_daily() -> dict:
     return fields
 
 
-def _lock_project(project_id) -> None:
-    """Serialise rollups of one project until the transaction ends.
-
-    Whoever takes the lock second reads after the first has committed, so the rows left behind
-    are those of the latest snapshot whatever the interleaving. On SQLite every transaction here
-    is BEGIN IMMEDIATE (see settings), which already serialises writers.
-    """
-    if connection.vendor == "postgresql":
-        digest = hashlib.sha256(f"analytics.rollup:{project_id}".encode()).digest()
-        key = int.from_bytes(digest[:8], "big", signed=True)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-
-
 def rollup_days(project_id, days: Iterable[date]) -> list[date]:
     """Recompute and store the rollups of these days of the project; returns the days done.
 
@@ -334,7 +321,9 @@ def rollup_days(project_id, days: Iterable[date]) -> list[date]:
     # Taken before the lock and the reads: waiting only makes the tail longer, never short.
     tail_since = timezone.now() - TAIL_MARGIN
     with transaction.atomic():
-        _lock_project(project_id)
+        # Whoever takes it second reads after the first has committed, so the rows left behind
+        # are those of the latest snapshot whatever the interleaving.
+        storage.backend().lock_project_for_rollups(project_id)
         daily, per_model = compute_rollups(project_id, days, tail_since=tail_since)
         now = timezone.now()
         DailyRollup.objects.bulk_create(
@@ -363,27 +352,10 @@ def rollup_days(project_id, days: Iterable[date]) -> list[date]:
     return sorted(days)
 
 
-EVENT_RECEIVED_BRIN = "event_received_brin"  # events/migrations/0003_event_received_brin.py
-
-
 def summarize_new_event_ranges() -> int | None:
-    """Postgres: summarize the BRIN ranges of events filled since the last summary; how many.
-
-    Ranges never summarized are read by every "received since" scan (the overview's today).
-    Autovacuum summarizes them (the index has autosummarize), but not where it is off or lags
-    behind; the periodic catch-up calls this so that part stays within its period of ingest.
-    Gives up (None) rather than wait behind a VACUUM of the table, which summarizes too.
-    """
-    if connection.vendor != "postgresql":
-        return None
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '2s'")
-            cursor.execute("SELECT brin_summarize_new_values(%s::regclass)", [EVENT_RECEIVED_BRIN])
-            return cursor.fetchone()[0]
-    except OperationalError:
-        logger.warning("event BRIN summary skipped: the table is busy", exc_info=True)
-        return None
+    """Keep the events' BRIN summaries current (Postgres; None elsewhere): see the storage
+    seam's summarize_new_event_ranges."""
+    return storage.backend().summarize_new_event_ranges()
 
 
 def touched_days(since: datetime) -> dict[uuid.UUID, set[date]]:

@@ -12,8 +12,9 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from analytics import reaper, retention, rollups
+from analytics import retention, rollups
 from analytics.scheduling import redis_client, release_days
+from sessions import services
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def rollup_recent_task(window_seconds: int = 3600) -> int:
 @shared_task(name="analytics.expire_sessions", soft_time_limit=240, time_limit=300, **TASK_OPTIONS)
 def expire_sessions_task() -> int:
     """End sessions that went silent as Indeterminate."""
-    return reaper.expire_silent_sessions()
+    return services.expire_silent_sessions()
 
 
 @shared_task(name="analytics.purge_old_data", soft_time_limit=3000, time_limit=3300, **TASK_OPTIONS)

@@ -115,8 +115,9 @@ def load(*, sessions: int, events: int, seed: int, slug: str) -> dict:
     from django.utils import timezone
 
     from analytics.rollups import summarize_new_event_ranges
-    from events.ingest import SESSION_TOTALS_OF_EVENTS, prepare_batch
+    from events.ingest import prepare_batch
     from sessions.models import Tag
+    from sessions.totals import SQL_NAME_OF_FIELD, SQL_TOTALS_OF_EVENTS
 
     rng = random.Random(seed)
     project, _user, raw_key = reset_project(slug)
@@ -178,15 +179,13 @@ def load(*, sessions: int, events: int, seed: int, slug: str) -> dict:
                 counted += len(rows)
         conn.commit()
 
+    set_totals = ", ".join(f"{field} = a.{name}" for field, name in SQL_NAME_OF_FIELD.items())
     with Timer() as t_totals, conn.cursor() as cur:
         cur.execute(
             f"""
-            UPDATE agent_sessions_session AS s SET
-                llm_count = a.llms, tool_count = a.tools, action_count = a.actions,
-                error_count = a.errors, api_count = a.apis, prompt_tokens = a.pt,
-                completion_tokens = a.ct, cost = a.cost, cost_unknown_events = a.unknown
+            UPDATE agent_sessions_session AS s SET {set_totals}
             FROM (
-                SELECT session_id, {SESSION_TOTALS_OF_EVENTS}
+                SELECT session_id, {SQL_TOTALS_OF_EVENTS}
                 FROM events_event WHERE project_id = %s GROUP BY session_id
             ) AS a
             WHERE s.id = a.session_id

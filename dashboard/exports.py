@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
-from events.export import money
 from events.models import Event
 from sessions.models import Session
+from sessions.totals import COUNTER_OF_TYPE, money, session_cost_fields
 
 CHUNK = 2000
 
@@ -67,18 +67,11 @@ def session_row(session: Session) -> dict:
         "end_state": session.end_state,
         "end_state_reason": session.end_state_reason or None,
         "tags": sorted(t.name for t in session.tags.all()),
-        "llms": session.llm_count,
-        "tools": session.tool_count,
-        "actions": session.action_count,
-        "errors": session.error_count,
-        "apis": session.api_count,
+        **{t: getattr(session, c) for t, c in COUNTER_OF_TYPE.items()},
         "prompt_tokens": session.prompt_tokens,
         "completion_tokens": session.completion_tokens,
-        # An unknown cost stays unknown: None, never 0.
-        "cost": money(session.cost)
-        if not (session.cost_unknown_events and not session.cost)
-        else None,
-        "cost_unknown_events": session.cost_unknown_events,
+        # An unknown cost stays unknown: None (an empty CSV cell), never 0.
+        **session_cost_fields(session),
     }
 
 
@@ -126,12 +119,6 @@ def sessions_jsonl(sessions) -> Iterator[bytes]:
         yield orjson.dumps(session_row(s)) + b"\n"
 
 
-def _event_cost(e: Event) -> str:
-    if e.cost is not None:
-        return money(e.cost)
-    return "unknown" if e.event_type == "llms" else ""
-
-
 def events_csv(session: Session) -> Iterator[str]:
     def rows():
         events = (
@@ -155,11 +142,7 @@ def events_csv(session: Session) -> Iterator[str]:
                 e.model,
                 e.prompt_tokens,
                 e.completion_tokens,
-                money(e.cost)
-                if e.cost is not None
-                else "unknown"
-                if e.event_type == "llms"
-                else "",
+                money(e.cost),  # unknown: an empty cell, with cost_source "unknown" beside it
                 e.cost_source,
                 e.agent_id,
                 e.trigger_event_id,

@@ -10,9 +10,6 @@ import orjson
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import connection
-from django.db.models import FloatField, Q
-from django.db.models.functions import Cast, Extract
 from django.http import (
     Http404,
     HttpRequest,
@@ -34,6 +31,7 @@ from dashboard.forms import (
 )
 from dashboard.overview import build_overview, parse_range
 from dashboard.permissions import get_project_for_user
+from events import storage
 from events.export import stream_export
 from events.models import Event, EventType
 from projects import services
@@ -44,9 +42,11 @@ from sessions.queries import (
     SORTS,
     filter_sessions,
     llm_models,
+    session_events_page,
     session_page,
     tags_with_counts,
 )
+from sessions.totals import event_count
 
 SESSIONS_PER_PAGE = 50
 EVENTS_PER_PAGE = 50
@@ -238,91 +238,32 @@ def session_detail(request, slug, session_id):
     project, membership, session = _session_for(request, slug, session_id)
     form = EventFilterForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
-    event_type = data.get("type") or ""
-    events = Event.objects.filter(session=session).order_by("init_timestamp", "id")
-    if event_type:
-        events = events.filter(event_type=event_type)
-    counts = {
-        "": session.event_count,
-        "llms": session.llm_count,
-        "tools": session.tool_count,
-        "actions": session.action_count,
-        "errors": session.error_count,
-        "apis": session.api_count,
-    }
-    total = counts[event_type]
-    pages = max(1, -(-total // EVENTS_PER_PAGE))
-    focus = data.get("focus")
-    page_no = data.get("page") or 1
-    if focus:
-        target = (
-            Event.objects.filter(session=session, pk=focus)
-            .only("id", "event_type", "init_timestamp")
-            .first()
-        )
-        if target is not None:
-            if event_type and target.event_type != event_type:
-                # The linked event is not of the filtered type: show it among all events.
-                event_type = ""
-                events = Event.objects.filter(session=session).order_by("init_timestamp", "id")
-                pages = max(1, -(-counts[""] // EVENTS_PER_PAGE))
-            earlier = events.filter(
-                Q(init_timestamp__lt=target.init_timestamp)
-                | Q(init_timestamp=target.init_timestamp, id__lt=target.id)
-            ).count()
-            page_no = earlier // EVENTS_PER_PAGE + 1
-    page_no = min(page_no, pages)
-    offset = (page_no - 1) * EVENTS_PER_PAGE
-    rows = list(events[offset : offset + EVENTS_PER_PAGE])
-    trigger_ids = {e.trigger_event_id for e in rows if e.trigger_event_id}
-    triggers = (
-        {
-            t.id: t
-            for t in Event.objects.filter(session=session, pk__in=trigger_ids).only(
-                "id", "event_type", "name", "model", "init_timestamp"
-            )
-        }
-        if trigger_ids
-        else {}
+    page = session_events_page(
+        session,
+        event_type=data.get("type") or "",
+        page_no=data.get("page") or 1,
+        focus=data.get("focus"),
+        per_page=EVENTS_PER_PAGE,
     )
     video = _safe_url(session.video)
     context = _base_context(request, project, membership, "sessions")
     context.update(
         session=session,
         tags=sorted(t.name for t in session.tags.all()),
-        events=[_event_view(e, triggers) for e in rows],
-        event_type=event_type,
+        events=[_event_view(e, page.triggers) for e in page.events],
+        event_type=page.event_type,
         type_choices=[("", "All"), *list(EventType.choices)],
-        counts=counts,
-        page_no=page_no,
-        pages=pages,
-        focus=focus,
+        counts=page.counts,
+        event_total=page.counts[""],
+        page_no=page.page_no,
+        pages=page.pages,
+        focus=data.get("focus"),
         video=video,
         video_is_file=bool(video and urlsplit(video).path.lower().endswith(VIDEO_EXTENSIONS)),
         host_env=payloads.pretty_json(session.host_env) if session.host_env else "",
-        first_offset=offset,
+        first_offset=page.offset,
     )
     return render(request, "dashboard/session_detail.html", context)
-
-
-def _timeline_rows(session) -> list[tuple]:
-    """(id, event_type, init, end, name, model, prompt_tokens) in time order, times as epoch
-    seconds (float). On Postgres the database computes them: parsing 20k timestamps from text
-    in Python (Django's timestamptz loader) was nearly half of a 10k-event waterfall."""
-    events = Event.objects.filter(session=session).order_by("init_timestamp", "id")
-    if connection.vendor == "postgresql":
-        rows = events.annotate(
-            init_s=Cast(Extract("init_timestamp", "epoch"), FloatField()),
-            end_s=Cast(Extract("end_timestamp", "epoch"), FloatField()),
-        ).values_list("id", "event_type", "init_s", "end_s", "name", "model", "prompt_tokens")
-        return list(rows[:WATERFALL_MAX_EVENTS])
-    rows = events.values_list(
-        "id", "event_type", "init_timestamp", "end_timestamp", "name", "model", "prompt_tokens"
-    )
-    return [
-        (i, t, init.timestamp(), end.timestamp() if end else None, n, m, p)
-        for i, t, init, end, n, m, p in rows[:WATERFALL_MAX_EVENTS]
-    ]
 
 
 @login_required
@@ -330,11 +271,11 @@ def _timeline_rows(session) -> list[tuple]:
 def session_timeline(request, slug, session_id):
     """The waterfall figure as JSON, fetched by the page so the HTML stays small at 10k events."""
     _, _, session = _session_for(request, slug, session_id)
-    rows = _timeline_rows(session)
+    rows = storage.backend().timeline_rows(session.id, WATERFALL_MAX_EVENTS)
     first = rows[0][2] if rows else None
     start = session.init_timestamp.timestamp()
     figure = figures.waterfall(rows, session_start=min(start, first) if first else start)
-    figure["truncated"] = session.event_count > len(rows) and len(rows) == WATERFALL_MAX_EVENTS
+    figure["truncated"] = event_count(session) > len(rows) == WATERFALL_MAX_EVENTS
     # orjson: several times faster than JsonResponse's encoder on a 10k-event figure.
     return HttpResponse(orjson.dumps(figure), content_type="application/json")
 

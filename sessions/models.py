@@ -87,12 +87,6 @@ class Session(models.Model):
         return str(self.id)
 
     @property
-    def event_count(self) -> int:
-        return (
-            self.llm_count + self.tool_count + self.action_count + self.error_count + self.api_count
-        )
-
-    @property
     def duration_seconds(self) -> float | None:
         if self.end_timestamp is None:
             return None

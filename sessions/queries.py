@@ -1,5 +1,5 @@
-"""Read-side selectors for sessions: the filters shared by the dashboard list and GET /v2/sessions,
-and the keyset pagination the dashboard list uses.
+"""Reads of sessions: the filters and the keyset pagination shared by the dashboard list and
+GET /v2/sessions (one cursor codec for both), a session's tags, tag and model choices.
 
 Everything here reads the cached totals on Session; nothing aggregates events per row.
 """
@@ -19,6 +19,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from events.models import Event, EventType
 from projects.models import Project
 from sessions.models import EndState, Session, SessionTag, Tag
+from sessions.totals import COUNTER_OF_TYPE, counts_by_type
 
 END_STATE_FILTERS = (*EndState.values, "running")
 
@@ -143,13 +144,8 @@ def _annotate_sort(qs: QuerySet, sort: SortOption) -> QuerySet:
     if sort.column == "total_tokens":
         qs = qs.annotate(total_tokens=F("prompt_tokens") + F("completion_tokens"))
     elif sort.column == "total_events":
-        qs = qs.annotate(
-            total_events=F("llm_count")
-            + F("tool_count")
-            + F("action_count")
-            + F("error_count")
-            + F("api_count")
-        )
+        counters = [F(counter) for counter in COUNTER_OF_TYPE.values()]
+        qs = qs.annotate(total_events=sum(counters[1:], counters[0]))
     return qs
 
 
@@ -205,9 +201,12 @@ def session_page(
     after: str | None = None,
     before: str | None = None,
     limit: int = 50,
+    count: bool = True,
 ) -> SessionPage:
     """One page of the filtered list in keyset order on (sort column, id): the page costs the
-    same at row 100,000 as at row 1. The total is counted up to COUNT_CAP only."""
+    same at row 100,000 as at row 1. `after`/`before` are next_cursor/prev_cursor of another
+    page; a cursor this code did not make reads as the first page. With count, the total is
+    counted up to COUNT_CAP only; without, count is 0 (one query fewer)."""
     option = SORTS.get(sort, SORTS[DEFAULT_SORT])
     base = _annotate_sort(filter_sessions(project=project, filters=filters), option)
     col, desc = option.column, option.descending
@@ -237,18 +236,27 @@ def session_page(
         has_more_before = cursor is not None
 
     cap = COUNT_CAP_MODEL if filters.model else COUNT_CAP
-    count = base.order_by().values("pk")[: cap + 1].count()
+    total = base.order_by().values("pk")[: cap + 1].count() if count else 0
     return SessionPage(
         sessions=rows,
         next_cursor=encode_cursor(rows[-1], option) if rows and has_more_after else None,
         prev_cursor=encode_cursor(rows[0], option) if rows and has_more_before else None,
-        count=min(count, cap),
-        count_capped=count > cap,
+        count=min(total, cap),
+        count_capped=total > cap,
         sort=option,
     )
 
 
 # --- Tags -----------------------------------------------------------------------------------
+
+
+def tag_names(session: Session) -> list[str]:
+    """The session's tag names, sorted (one query)."""
+    return list(
+        SessionTag.objects.filter(session=session)
+        .order_by("tag__name")
+        .values_list("tag__name", flat=True)
+    )
 
 
 def tags_with_counts(*, project) -> QuerySet:
@@ -299,3 +307,71 @@ def _live_days_filter(days: list, *, since: datetime) -> Q | None:
             init_timestamp__gte=max(start, since), init_timestamp__lt=start + timedelta(days=1)
         )
     return condition
+
+
+# --- One session's page ---------------------------------------------------------------------
+
+
+@dataclass
+class EventsPage:
+    """One page of a session's events in time order, for its dashboard page."""
+
+    events: list[Event]
+    triggers: dict[uuid.UUID, Event]  # the events that this page's errors name as trigger
+    event_type: str  # the type shown ("" for all): a focus on another type shows all
+    counts: dict[str, int]  # {"": all, "llms": n, ...} from the cached counters
+    page_no: int  # 1-based, within 1..pages
+    pages: int
+    offset: int  # how many events of the shown type come before this page
+
+
+def session_events_page(
+    session: Session,
+    *,
+    event_type: str = "",
+    page_no: int = 1,
+    focus: uuid.UUID | None = None,
+    per_page: int = 50,
+) -> EventsPage:
+    """The page of the session's events (of `event_type`, or all) that holds `focus` when it is
+    an event of the session, else page `page_no`. Four queries at most whatever the page size:
+    the focus look-up and its position, the page, the triggers of its errors."""
+    counts = counts_by_type(session)
+
+    def of_type(kind: str) -> QuerySet:
+        events = Event.objects.filter(session=session).order_by("init_timestamp", "id")
+        return events.filter(event_type=kind) if kind else events
+
+    target = None
+    if focus:
+        target = (
+            Event.objects.filter(session=session, pk=focus)
+            .only("id", "event_type", "init_timestamp")
+            .first()
+        )
+        if target is not None and event_type and target.event_type != event_type:
+            # The linked event is not of the filtered type: show it among all events.
+            event_type = ""
+    events = of_type(event_type)
+    pages = max(1, -(-counts[event_type] // per_page))
+    if target is not None:
+        earlier = events.filter(
+            Q(init_timestamp__lt=target.init_timestamp)
+            | Q(init_timestamp=target.init_timestamp, id__lt=target.id)
+        ).count()
+        page_no = earlier // per_page + 1
+    page_no = max(1, min(page_no, pages))
+    offset = (page_no - 1) * per_page
+    rows = list(events[offset : offset + per_page])
+    trigger_ids = {e.trigger_event_id for e in rows if e.trigger_event_id}
+    triggers = (
+        {
+            t.id: t
+            for t in Event.objects.filter(session=session, pk__in=trigger_ids).only(
+                "id", "event_type", "name", "model", "init_timestamp"
+            )
+        }
+        if trigger_ids
+        else {}
+    )
+    return EventsPage(rows, triggers, event_type, counts, page_no, pages, offset)

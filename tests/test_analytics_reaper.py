@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from analytics.models import DailyRollup
-from analytics.reaper import expire_silent_sessions
 from sessions.models import Session
+from sessions.services import expire_silent_sessions
 from tests.analytics_data import DAY0, make_session
 from tests.celery_worker import in_process
 
@@ -42,7 +42,7 @@ def test_active_and_ended_sessions_are_left_alone(project, settings):
 
 
 def test_it_works_through_more_than_one_chunk(project, settings, monkeypatch):
-    monkeypatch.setattr("analytics.reaper.CHUNK", 3)
+    monkeypatch.setattr("sessions.services.REAPER_CHUNK", 3)
     settings.SESSION_INACTIVITY_TIMEOUT = 60
     old = DAY0
     for _ in range(7):

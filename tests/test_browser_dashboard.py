@@ -10,8 +10,8 @@ import orjson
 import pytest
 from django.utils import timezone
 
-from dashboard.factories import add_event, llm, make_session, refresh_totals
 from projects.models import ApiKey
+from tests.factories import add_event, llm, make_session, refresh_totals
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

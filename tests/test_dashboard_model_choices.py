@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 from analytics.models import DailyRollup, ModelDailyRollup
 from analytics.rollups import rollup_days
-from dashboard.factories import llm, make_session
 from sessions.queries import llm_models
+from tests.factories import llm, make_session
 
 
 def _recent():

@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard.factories import add_event, llm, make_session, refresh_totals
 from sessions.models import Session
+from tests.factories import add_event, llm, make_session, refresh_totals
 
 NOW = timezone.now()
 TRACEBACK = 'Traceback (most recent call last):\n  File "agent.py", line 3\nValueError: bad'

@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard.factories import make_session
 from projects.keys import issue_key
 from projects.models import ApiKey, Membership
+from tests.factories import make_session
 
 
 def url(name, *args):

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard.factories import add_event, llm, make_session, refresh_totals
+from tests.factories import add_event, llm, make_session, refresh_totals
 
 NOW = timezone.now()
 

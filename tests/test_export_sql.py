@@ -12,18 +12,17 @@ import orjson
 import pytest
 from django.db import connection
 
-from events.export import (
-    EXPORT_SECTIONS,
-    python_section_chunks,
-    sql_section_chunks,
-    stream_export,
-)
+from events.export import stream_export
 from events.models import Event
+from events.rows import EXPORT_SECTIONS
+from events.storage import is_postgres, postgres, sqlite
 from sessions.models import Session
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the SQL export path is Postgres only"
-)
+pytestmark = pytest.mark.skipif(not is_postgres(), reason="the SQL export path is Postgres only")
+
+# The Python rows (the export on SQLite) read through the ORM, which runs on Postgres too.
+python_section_chunks = sqlite.export_chunks
+sql_section_chunks = postgres.export_chunks
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

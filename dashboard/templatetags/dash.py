@@ -6,6 +6,8 @@ from decimal import Decimal
 from django import template
 from django.http import QueryDict
 
+from sessions.totals import known_cost
+
 register = template.Library()
 
 
@@ -29,14 +31,13 @@ def usd(value) -> str:
 
 @register.simple_tag
 def cost_of(obj) -> str:
-    """A session's or a rollup's cost with its unknown part: "unknown", "$1.20 + unknown"."""
-    cost = getattr(obj, "cost", None)
+    """A session's or a rollup's cost with its unknown part: "unknown", "$1.20 + unknown"
+    (sessions.totals.known_cost decides which)."""
     unknown = getattr(obj, "cost_unknown_events", None)
     if unknown is None:
         unknown = getattr(obj, "cost_unknown", 0)
-    if unknown and not cost:
-        return "unknown"
-    if unknown:
+    cost = known_cost(getattr(obj, "cost", None), unknown)
+    if cost is not None and unknown:
         return f"{usd(cost)} + unknown"
     return usd(cost)
 

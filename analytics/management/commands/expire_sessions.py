@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from analytics.reaper import expire_silent_sessions
+from sessions.services import expire_silent_sessions
 
 
 class Command(BaseCommand):

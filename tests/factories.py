@@ -1,4 +1,4 @@
-"""ORM builders for dashboard tests and page benchmarks: sessions with events whose cached totals
+"""ORM builders for dashboard tests: sessions with events whose cached totals
 equal what the events say (as ingestion keeps them). Not for the demo data: that goes through
 the real ingestion endpoints (dashboard/demo_data.py)."""
 
@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from events.models import Event
 from sessions.models import Session, SessionTag, Tag
+from sessions.totals import set_totals_from_events
 
 
 def make_session(
@@ -72,28 +73,7 @@ def llm(session, *, at, model="gpt-4o", prompt=None, completion=None, pt=100, ct
 
 
 def refresh_totals(session: Session) -> Session:
-    """Recompute the cached totals from the events, as events/ingest.py maintains them."""
-    counts = dict.fromkeys(("llms", "tools", "actions", "errors", "apis"), 0)
-    pt = ct = unknown = 0
-    cost = Decimal("0")
-    for e in Event.objects.filter(session=session):
-        counts[e.event_type] += 1
-        pt += e.prompt_tokens or 0
-        ct += e.completion_tokens or 0
-        if e.cost is not None:
-            cost += e.cost
-        elif e.event_type == "llms":
-            unknown += 1
-    Session.objects.filter(pk=session.pk).update(
-        llm_count=counts["llms"],
-        tool_count=counts["tools"],
-        action_count=counts["actions"],
-        error_count=counts["errors"],
-        api_count=counts["apis"],
-        prompt_tokens=pt,
-        completion_tokens=ct,
-        cost=cost,
-        cost_unknown_events=unknown,
-    )
+    """Set the cached totals from the events (as ingest maintains them) and reload the row."""
+    set_totals_from_events(session.pk)
     session.refresh_from_db()
     return session

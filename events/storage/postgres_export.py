@@ -1,6 +1,6 @@
 """The export's event rows built as JSON text by Postgres, streamed by binary COPY.
 
-`events.export.event_row` is the reference: every row built here must parse to the same JSON
+`events.rows.event_row` is the reference: every row built here must parse to the same JSON
 values as `orjson.dumps(event_row(event))` (key order and whitespace aside; tests/
 test_export_sql.py holds them equal on every tricky shape). Why in SQL: on a 100k-event
 session, turning ~1.4 KB rows into Python objects and back to JSON capped the export near a

@@ -1,0 +1,200 @@
+"""The session endpoints: create (or join), update and end, reauthorize, list, stats, export."""
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+
+from agentops_site.errors import ApiError
+from api.base import (
+    ERRORS,
+    ApiKeyView,
+    SessionTokenView,
+    not_available,
+    session_url,
+    validated,
+)
+from api.v2 import schemas
+from api.v2 import serializers as inputs
+from events.export import stream_export
+from events.validation import FieldErrors, parse_timestamp
+from projects.auth import issue_session_jwt
+from sessions import queries
+from sessions.services import (
+    SessionNotAvailable,
+    get_session_for_key,
+    start_or_join_session,
+    update_session,
+)
+from sessions.totals import session_cost_fields, session_stats
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+
+
+class CreateSessionView(ApiKeyView):
+    @extend_schema(
+        request=inputs.CreateSessionSerializer,
+        responses={200: schemas.SessionStartResponse, **ERRORS},
+        summary="Start a session, or join it from another process (inherited session)",
+    )
+    def post(self, request):
+        fields = validated(inputs.CreateSessionSerializer, request.data)["session"]
+        try:
+            session, _ = start_or_join_session(api_key=request.auth, fields=fields)
+        except SessionNotAvailable:
+            raise not_available() from None
+        token = issue_session_jwt(
+            session_id=session.id, project_id=session.project_id, key_id=request.auth.pk
+        )
+        return Response(
+            {
+                "status": "Success",
+                "jwt": token,
+                "session_url": session_url(request, session.id),
+                "session_id": str(session.id),
+                "project_id": str(session.project_id),
+            }
+        )
+
+
+class UpdateSessionView(SessionTokenView):
+    @extend_schema(
+        request=inputs.UpdateSessionSerializer,
+        responses={200: schemas.SessionUpdateResponse, **ERRORS},
+        summary="Update a session: tags, video, and its end state when end_timestamp is sent",
+    )
+    def post(self, request):
+        grant = request.auth
+        fields = validated(inputs.UpdateSessionSerializer, request.data)["session"]
+        if fields.get("session_id") not in (None, grant.session_id):
+            raise not_available()
+        try:
+            session = update_session(
+                session_id=grant.session_id, project_id=grant.project_id, fields=fields
+            )
+        except SessionNotAvailable:
+            raise not_available() from None
+        cost = session_cost_fields(session)
+        return Response(
+            {
+                "status": "success",
+                # null when every priced call is of unknown cost: never "0" (see sessions.totals)
+                "token_cost": cost["cost"],
+                "cost_unknown_events": cost["cost_unknown_events"],
+                "session_url": session_url(request, session.id),
+            }
+        )
+
+
+class ReauthorizeView(ApiKeyView):
+    @extend_schema(
+        request=inputs.ReauthorizeSerializer,
+        responses={200: schemas.JwtResponse, **ERRORS},
+        summary="A fresh session token for a session of this key's project",
+    )
+    def post(self, request):
+        data = validated(inputs.ReauthorizeSerializer, request.data)
+        try:
+            session = get_session_for_key(api_key=request.auth, session_id=data["session_id"])
+        except SessionNotAvailable:
+            raise not_available() from None
+        token = issue_session_jwt(
+            session_id=session.id, project_id=session.project_id, key_id=request.auth.pk
+        )
+        return Response({"status": "Success", "jwt": token})
+
+
+class SessionStatsView(ApiKeyView):
+    @extend_schema(responses={200: schemas.SessionStatsSerializer, **ERRORS})
+    def get(self, request, session_id):
+        try:
+            session = get_session_for_key(api_key=request.auth, session_id=session_id)
+        except SessionNotAvailable:
+            raise not_available() from None
+        return Response(session_stats(session))
+
+
+class SessionExportView(ApiKeyView):
+    @extend_schema(responses={200: schemas.ExportResponse, **ERRORS})
+    def get(self, request, session_id):
+        try:
+            session = get_session_for_key(api_key=request.auth, session_id=session_id)
+        except SessionNotAvailable:
+            raise not_available() from None
+        response = StreamingHttpResponse(
+            stream_export(session, queries.tag_names(session)), content_type="application/json"
+        )
+        response["Content-Disposition"] = f'inline; filename="session-{session.id}.json"'
+        return response
+
+
+class SessionListView(ApiKeyView):
+    @extend_schema(
+        parameters=schemas.SESSION_LIST_PARAMETERS,
+        responses={200: schemas.SessionListResponse, **ERRORS},
+        summary="This key's project's sessions, newest first, filtered, cursor-paginated",
+    )
+    def get(self, request):
+        filters, limit, cursor = parse_list_params(request.query_params)
+        page = queries.session_page(
+            project=request.auth.project_id, filters=filters, after=cursor, limit=limit, count=False
+        )
+        return Response(
+            {
+                "sessions": [
+                    {
+                        **session_stats(s),
+                        "end_state_reason": s.end_state_reason or None,
+                        "tags": sorted(t.name for t in s.tags.all()),
+                    }
+                    for s in page.sessions
+                ],
+                "next_cursor": page.next_cursor,
+            }
+        )
+
+
+def parse_list_params(params) -> tuple[queries.SessionFilters, int, str | None]:
+    """(filters, page size, cursor) from GET /v2/sessions' query string; a 400 naming every
+    invalid parameter otherwise."""
+    errors = FieldErrors()
+    since = until = None
+    if params.get("since"):
+        since = parse_timestamp(params["since"], "since", errors)
+    if params.get("until"):
+        until = parse_timestamp(params["until"], "until", errors)
+    end_state = params.get("end_state") or None
+    if end_state is not None and end_state not in queries.END_STATE_FILTERS:
+        errors.add("end_state", f"Use one of {', '.join(queries.END_STATE_FILTERS)}.")
+    has_errors = None
+    if params.get("has_errors") not in (None, ""):
+        value = params["has_errors"].lower()
+        if value not in ("true", "false", "1", "0"):
+            errors.add("has_errors", "Use true or false.")
+        has_errors = value in ("true", "1")
+    limit = DEFAULT_PAGE
+    if params.get("limit"):
+        if not params["limit"].isdigit() or not 1 <= int(params["limit"]) <= MAX_PAGE:
+            errors.add("limit", f"Use a whole number from 1 to {MAX_PAGE}.")
+        else:
+            limit = int(params["limit"])
+    cursor = params.get("cursor") or None
+    if cursor is not None and queries.decode_cursor(cursor, queries.SORTS["newest"]) is None:
+        errors.add("cursor", "Invalid cursor.")
+    if errors:
+        if list(errors) == ["cursor"]:
+            message = (
+                "The cursor is not one this API gave out: pass next_cursor from the previous page."
+            )
+        else:
+            message = "Some filters are invalid."
+        raise ApiError(message, status_code=400, errors=errors)
+    filters = queries.SessionFilters(
+        tags=tuple(t for t in params.getlist("tag") if t),
+        tag_mode="all",
+        end_state=end_state,
+        since=since,
+        until=until,
+        has_errors=has_errors,
+    )
+    return filters, limit, cursor

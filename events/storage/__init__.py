@@ -1,0 +1,39 @@
+"""The one seam between the domain and the database engine: Postgres in production and CI,
+SQLite as the embedded default.
+
+Whatever differs between the two engines goes through `backend()`, which picks the module for
+the connection's engine; nothing outside this package looks at `connection.vendor`. Each backend
+module offers the same functions:
+
+- `write_events(rows, *, session_id, project_id, key_id, now) -> int`: store a validated, priced
+  batch for a session token's grant and add it to the session's totals; the number of rows
+  inserted (a resent id is not). Raises `projects.auth.KeyRevoked` when the grant's key was
+  revoked and `sessions.services.SessionNotAvailable` when the session is not the project's.
+- `export_chunks(session_id) -> Iterator[(section index, bytes)]`: the session's export rows
+  (events.rows.event_row's JSON) in EXPORT_SECTIONS order, joined by commas, streamed.
+- `timeline_rows(session_id, limit) -> list[(id, event_type, init, end, name, model,
+  prompt_tokens)]` in time order, times as epoch seconds (float).
+- `lock_project_for_rollups(project_id)`: serialise rollups of one project until the
+  transaction ends.
+- `summarize_new_event_ranges() -> int | None`: keep the events' BRIN summaries current.
+"""
+
+from types import ModuleType
+
+from django.db import connection
+
+
+def backend() -> ModuleType:
+    """The storage module for the default connection's engine."""
+    if connection.vendor == "postgresql":
+        from events.storage import postgres
+
+        return postgres
+    from events.storage import sqlite
+
+    return sqlite
+
+
+def is_postgres() -> bool:
+    """Whether the default database is Postgres (for the few tests of Postgres-only paths)."""
+    return connection.vendor == "postgresql"
