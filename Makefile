@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTHON ?= python3
 
-.PHONY: install run test lint worker beat demo clean bench reliability
+.PHONY: install run test test-fast lint worker beat demo clean bench reliability
 
 $(VENV)/.installed: pyproject.toml sdk/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+# The inner loop: everything but the system tests (subprocesses, Chromium, real workers).
+test-fast: install
+	$(PY) -m pytest -m "not system"
 
 # Fuzzing (schemathesis), faults (server, Postgres, agent killed), load: servers of its own
 # (a private Postgres cluster, gunicorn). RELIABILITY_LOAD_SECONDS=60 for the full load figure.

@@ -24,6 +24,7 @@ import redis
 from django.db import connection
 
 from agentops_site.celery import app as celery_app
+from events.storage import is_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 CELERY = ROOT / ".venv" / "bin" / "celery"
@@ -46,7 +47,7 @@ class Broker:
 def worker_database_url() -> str:
     """DATABASE_URL naming the database this test process uses (pytest-django's test db)."""
     s = connection.settings_dict
-    if connection.vendor == "sqlite":
+    if not is_postgres():
         return f"sqlite:///{Path(s['NAME']).resolve()}"
     auth = s["USER"] or ""
     if s.get("PASSWORD"):

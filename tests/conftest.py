@@ -3,10 +3,22 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 
+from events.storage import is_postgres
 from projects.keys import issue_key
 from projects.models import Membership, Project
+
+# A test that needs one of these runs real servers or processes: it is a `system` test, which
+# `make test-fast` leaves out (CI runs everything).
+SYSTEM_FIXTURES = frozenset({"live_server", "celery_broker"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("browser") or SYSTEM_FIXTURES.intersection(
+            getattr(item, "fixturenames", ())
+        ):
+            item.add_marker(pytest.mark.system)
 
 
 def pytest_configure(config):
@@ -25,9 +37,9 @@ def _throttle_counters_of_this_test(settings):
     settings.THROTTLE_KEY_PREFIX = f"throttle-test-{uuid.uuid4().hex}"
 
 
-@pytest.fixture
-def is_postgres():
-    return connection.vendor == "postgresql"
+@pytest.fixture(name="is_postgres")
+def is_postgres_fixture():
+    return is_postgres()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from analytics.models import DailyRollup, ModelDailyRollup
 from analytics.scheduling import pending_key, schedule_rollups
 from analytics.tasks import expire_sessions_task, purge_old_data_task, rollup_days_task
 from events.models import Event
+from events.storage import is_postgres
 from sessions.models import Agent, Session, SessionTag, Tag
 from tests.analytics_data import DAY0, assert_rollups_match, make_event, make_session
 from tests.celery_worker import celery_broker, eventually, start_worker
@@ -149,7 +150,7 @@ class RowLock:
 
     def __init__(self, project, day):
         s = connection.settings_dict
-        if connection.vendor == "postgresql":
+        if is_postgres():
             self.conn = psycopg.connect(
                 host=s["HOST"] or "127.0.0.1",
                 port=s["PORT"] or 5432,
@@ -167,7 +168,7 @@ class RowLock:
             self.conn.execute("BEGIN IMMEDIATE")
 
     def release(self):
-        self.conn.rollback() if connection.vendor == "postgresql" else self.conn.execute("ROLLBACK")
+        self.conn.rollback() if is_postgres() else self.conn.execute("ROLLBACK")
         self.conn.close()
 
 
@@ -201,7 +202,7 @@ def test_a_worker_killed_mid_rollup_leaves_exact_rows_once_another_takes_over(
         with start_worker(celery_broker, tmp_path, **fast_redelivery) as first:
             rollup_days_task.delay(str(project.id), [DAY0.date().isoformat()])
             first.wait_for_log("rolling up project")
-            if connection.vendor == "postgresql":
+            if is_postgres():
                 eventually(_rollup_waiting_on_a_lock, what="the rollup blocked at its write")
             else:
                 time.sleep(1)  # it is waiting for the write lock (20 s timeout)

@@ -359,7 +359,8 @@ def test_events_csv_download(alice_client, project, rich_session):
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["event_type"] for r in rows] == ["llms", "llms", "tools", "errors", "actions"]
     assert rows[0]["cost"] == "0.0125"
-    assert rows[1]["cost"] == "unknown"
+    # Unknown is an empty cell (never 0), with the cost source saying why.
+    assert (rows[1]["cost"], rows[1]["cost_source"]) == ("", "unknown")
 
 
 def test_session_list_downloads_follow_the_filters(alice_client, project):

@@ -5,7 +5,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
+
+pytestmark = pytest.mark.system  # a real server process
 
 ROOT = Path(__file__).resolve().parent.parent
 

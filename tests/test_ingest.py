@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from events.models import Event
+from events.storage import is_postgres
 from sessions.models import Session
 from tests.v2 import T0, event, iso, llm, post, send, start
 
@@ -371,7 +372,7 @@ def test_a_batch_on_postgres_is_one_statement_key_check_included(transactional_d
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    if connection.vendor != "postgresql":
+    if not is_postgres():
         pytest.skip("SQLite serialises writers and checks the key with the ORM")
     _, jwt = live
     with CaptureQueriesContext(connection) as queries:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from events.storage import is_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = "import django; django.setup(); from django.conf import settings; print(repr({expr}))"
 
@@ -80,7 +82,7 @@ def test_postgres_and_a_broker_come_from_the_environment():
     assert result.stdout.strip() == "('django.db.backends.postgresql', 'agentops', False)"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="a Postgres connection setting")
+@pytest.mark.skipif(not is_postgres(), reason="a Postgres connection setting")
 @pytest.mark.django_db
 def test_postgres_connections_are_tuned_for_the_dashboards_aggregates():
     """No JIT (20-40 ms per aggregate, never paid back) and room to hash a day's GROUP BY."""

@@ -72,7 +72,10 @@ SessionUpdateResponse = inline_serializer(
     "SessionUpdateResponse",
     {
         "status": serializers.CharField(),
-        "token_cost": serializers.CharField(help_text="USD as a decimal string"),
+        "token_cost": serializers.CharField(
+            allow_null=True,
+            help_text="USD as a decimal string; null when every LLM call is of unknown cost",
+        ),
         "cost_unknown_events": serializers.IntegerField(),
         "session_url": serializers.URLField(),
     },
@@ -99,7 +102,11 @@ class SessionStatsSerializer(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
-    cost = serializers.CharField(help_text="USD as a decimal string, events of known cost only")
+    cost = serializers.CharField(
+        allow_null=True,
+        help_text="USD as a decimal string, events of known cost only; null when every LLM call "
+        "is of unknown cost (see cost_unknown_events), never 0",
+    )
     cost_unknown_events = serializers.IntegerField()
 
 

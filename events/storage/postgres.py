@@ -13,7 +13,7 @@ from django.db.models.functions import Cast, Extract
 
 from events.models import Event
 from events.rows import EXPORT_SECTIONS, wrap_message_content
-from events.storage import postgres_export
+from events.storage.postgres_export import export_query, section_chunks
 from events.validation import EventRow
 from projects.auth import LAST_USED_RESOLUTION, KeyRevoked
 from sessions.services import SessionNotAvailable
@@ -156,7 +156,7 @@ def server_binding_cursor():
     return connection.make_cursor(raw)
 
 
-_EXPORT_COPY = postgres_export.export_query(EXPORT_SECTIONS)
+_EXPORT_COPY = export_query(EXPORT_SECTIONS)
 
 
 def export_chunks(session_id) -> Iterator[tuple[int, bytes]]:
@@ -169,7 +169,7 @@ def export_chunks(session_id) -> Iterator[tuple[int, bytes]]:
         # workers only take the core this process needs to forward the rows.
         cursor.execute("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0")
         with cursor.copy(_EXPORT_COPY, [session_id]) as copy:
-            yield from postgres_export.section_chunks(copy, _wrap_numbers_in_python)
+            yield from section_chunks(copy, _wrap_numbers_in_python)
 
 
 def _wrap_numbers_in_python(row_json) -> bytes:

@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 
+pytestmark = pytest.mark.system  # agent subprocesses
+
 PRELUDE = """
 import os, sys, time, agentops
 session = agentops.init(api_key=os.environ["KEY"], endpoint=os.environ["URL"], max_wait_time=60000,
