@@ -121,7 +121,7 @@ def test_cross_process_child_knows_its_parent_is_remote():
     assert remote == {"search.tool", "child-trace.session"}
 
 
-# --- encodings ---------------------------------------------------------------------------------
+# --- encodings -----------------------------------------------------------------------------------
 
 
 def _capture_bytes():
@@ -224,7 +224,7 @@ def test_empty_bodies_are_empty_requests():
     assert decode_export_request(b"{}", content_type=JSON).spans == []
 
 
-# --- one bad span among good ones ---------------------------------------------------------------
+# --- one bad span among good ones ----------------------------------------------------------------
 
 
 def _span_json(**overrides):
@@ -384,7 +384,7 @@ def test_an_empty_parent_id_is_a_root():
     assert got.is_root
 
 
-# --- bounds and repairs ---------------------------------------------------------------------------
+# --- bounds and repairs --------------------------------------------------------------------------
 
 
 def _pb_with_attribute(setter):

@@ -55,7 +55,7 @@ KIND_NAMES = {
 STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 
 
-# --- errors of the whole request -------------------------------------------------------------
+# --- errors of the whole request -----------------------------------------------------------------
 
 
 class OtlpError(Exception):
@@ -86,7 +86,7 @@ class UnsupportedMediaType(OtlpError):
     http_status = 415
 
 
-# --- the normalized shapes -------------------------------------------------------------------
+# --- the normalized shapes -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ class DecodedRequest:
     encoding: Literal["protobuf", "json"]  # the response must use the request's encoding
 
 
-# --- entry point -----------------------------------------------------------------------------
+# --- entry point ---------------------------------------------------------------------------------
 
 PROTOBUF_TYPES = frozenset({"application/x-protobuf", "application/protobuf"})
 JSON_TYPES = frozenset({"application/json"})
@@ -283,7 +283,7 @@ def _inflate(data: bytes, wbits: int, max_bytes: int, name: str) -> bytes:
         raise UndecodableBody(f"The body is not valid {name}: {exc}.") from None
 
 
-# --- protobuf --------------------------------------------------------------------------------
+# --- protobuf ------------------------------------------------------------------------------------
 
 
 def _decode_protobuf(raw: bytes, limits: Limits) -> DecodedRequest:
@@ -308,7 +308,7 @@ def _decode_protobuf(raw: bytes, limits: Limits) -> DecodedRequest:
     return builder.result()
 
 
-# --- JSON ------------------------------------------------------------------------------------
+# --- JSON ----------------------------------------------------------------------------------------
 
 
 def _decode_json(raw: bytes, limits: Limits) -> DecodedRequest:
@@ -436,7 +436,7 @@ def _id_to_base64(value: Any, size: int, key: str, problems: dict[str, str]) -> 
     return ""
 
 
-# --- building normalized spans ---------------------------------------------------------------
+# --- building normalized spans -------------------------------------------------------------------
 
 
 class _Builder:
