@@ -558,11 +558,8 @@ def _cost(row: EventRow, attrs: Mapping[str, Any], repairs: list[str]) -> tuple:
     if row.event_type != "llms":
         return None, CostSource.UNKNOWN
     provider = _first(attrs, *_PROVIDER_KEYS)
-    for model in dict.fromkeys(
-        m for m in (_first(attrs, *_MODEL_KEYS[:1]), _first(attrs, *_MODEL_KEYS[1:])) if m
-    ):
-        if not isinstance(model, str):
-            continue
+    models = (_first(attrs, *_MODEL_KEYS[:1]), _first(attrs, *_MODEL_KEYS[1:]))
+    for model in dict.fromkeys(m for m in models if isinstance(m, str)):
         # "openai/gpt-4o-mini": the provider narrows the lookup; pricing falls back to the
         # model alone when the table names the provider otherwise (aws.bedrock, gcp.gemini ...).
         lookup = (
@@ -615,8 +612,8 @@ def _indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict]:
         if not key.startswith(prefix):
             continue
         parts = key[len(prefix) :].split(".")
-        if not parts[0].isdigit():
-            continue
+        if not parts[0].isdigit() or len(parts) > 8:
+            continue  # deeper keys stay in the raw attributes only: no message is that deep
         node = tree
         for part in parts[:-1]:
             child = node.setdefault(part, {})

@@ -477,3 +477,68 @@ def test_bytes_values_are_base64_text():
     message, _ = _pb_with_attribute(lambda v: setattr(v, "bytes_value", b"\x00\x01\xff"))
     (got,) = decode_export_request(message.SerializeToString(), content_type=PROTOBUF).spans
     assert got.attributes["a"] == "AAH/"
+
+
+# --- anything a client can send is a request or a typed error -------------------------------------
+
+
+def test_random_bodies_are_decoded_or_refused_with_a_typed_error():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from api.otlp.decode import OtlpError
+
+    json_values = st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+        | st.floats()
+        | st.text(max_size=20),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+    span_fields = st.fixed_dictionaries(
+        {},
+        optional={
+            "traceId": st.text(max_size=40) | st.just("5b8efff798038103d269b633813fc60c"),
+            "spanId": st.text(max_size=20) | st.just("eee19b7ec3c1b174"),
+            "parentSpanId": st.text(max_size=20),
+            "name": json_values,
+            "kind": json_values,
+            "startTimeUnixNano": json_values | st.just("1796036310567897748"),
+            "endTimeUnixNano": json_values,
+            "attributes": json_values,
+            "events": json_values,
+            "links": json_values,
+            "status": json_values,
+        },
+    )
+
+    def check(body, content_type, encoding=None):
+        try:
+            decoded = decode_export_request(
+                body, content_type=content_type, content_encoding=encoding
+            )
+        except OtlpError as exc:
+            assert exc.http_status in (400, 413, 415) and exc.message
+            return
+        for span in decoded.spans:
+            assert len(span.trace_id) == 32 and len(span.span_id) == 16
+            assert span.start <= span.end
+
+    @settings(max_examples=300, deadline=None)
+    @given(body=st.binary(max_size=300), encoding=st.sampled_from([None, "gzip", "deflate"]))
+    def random_bytes(body, encoding):
+        check(body, PROTOBUF, encoding)
+        check(body, JSON, encoding)
+
+    @settings(max_examples=300, deadline=None)
+    @given(spans=st.lists(span_fields, max_size=4), resource=json_values)
+    def random_json_spans(spans, resource):
+        document = {"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": spans}]}]}
+        check(orjson.dumps(document), JSON)
+
+    random_bytes()
+    random_json_spans()

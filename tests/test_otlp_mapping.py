@@ -624,3 +624,84 @@ def test_mapped_rows_store_in_the_events_table_with_their_span_ids(project):
     assert Event.objects.get(
         name="search", session_id=session_id_of("bf8f48faab5a2e95cc96834a569c20dd")
     ).cost == Decimal("0.02")
+
+
+# --- anything a client can send maps without an exception -----------------------------------------
+
+_KEYS = [
+    "agentops.span.kind",
+    "openinference.span.kind",
+    "traceloop.span.kind",
+    "gen_ai.operation.name",
+    "operation.name",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "gen_ai.system",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.completion_tokens",
+    "gen_ai.usage.total_cost",
+    "llm.cost.total",
+    "llm.cost.prompt",
+    "llm.cost.completion",
+    "gen_ai.prompt.0.role",
+    "gen_ai.prompt.0",
+    "gen_ai.prompt.1.tool_calls.0.name",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "llm.input_messages.0.message.content",
+    "gen_ai.agent.id",
+    "gen_ai.tool.name",
+    "tool.name",
+    "agentops.tags",
+    "tag.tags",
+    "agentops.session.end_state",
+    "agentops.legacy.end_state_reason",
+    "agentops.tool.input",
+    "input.value",
+    "metadata",
+    "host.name",
+]
+
+
+def _values():
+    from hypothesis import strategies as st
+
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=30)
+        | st.sampled_from(["tool", "LLM", "chat", "session", "agent", "[1, 2]", '{"a": [', "12"])
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        ),
+        max_leaves=6,
+    )
+
+
+def test_any_attribute_values_map_without_an_exception():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        attributes=st.dictionaries(st.sampled_from(_KEYS), _values(), max_size=10),
+        root=st.booleans(),
+        status=st.sampled_from(["UNSET", "OK", "ERROR"]),
+    )
+    def check(attributes, root, status):
+        mapped = map_span(
+            span(attributes, parent=None if root else "b7ad6b7169203331", status=status)
+        )
+        assert (mapped.root is not None) == root
+        for row in mapped.rows:
+            assert row.cost is None or row.cost >= 0
+            assert len(row.name) <= 200 and len(row.model) <= 200
+            orjson.loads(row.payload_json)
+
+    check()
