@@ -51,6 +51,11 @@ class Event(models.Model):
         max_length=11, choices=CostSource.choices, default=CostSource.UNKNOWN
     )
     trigger_event_id = models.UUIDField(null=True, blank=True)
+    # OTLP spans only (events/spans.py): 16 hex digits each, so a session's events can be drawn
+    # as a tree. NULL for v2 events and for root spans' parents: NULL means "none", not "".
+    # No index: a session's events are read whole (event_session_time) and linked in memory.
+    span_id = models.CharField(max_length=16, null=True, blank=True)
+    parent_span_id = models.CharField(max_length=16, null=True, blank=True)
     payload = models.JSONField(default=dict, blank=True)
 
     class Meta:

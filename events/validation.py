@@ -48,6 +48,9 @@ class EventRow:
     payload: dict
     payload_json: str
     cost_source: str = "unknown"
+    # Set for OTLP spans only (events/spans.py); v2 events have neither.
+    span_id: str | None = None
+    parent_span_id: str | None = None
 
 
 def parse_uuid(value) -> uuid.UUID | None:
