@@ -39,8 +39,7 @@ from events.validation import (
     parse_cost,
     validate_event,
 )
-from sessions.models import EndState
-from sessions.serializers import MAX_REASON, MAX_TAG_LENGTH, MAX_TAGS
+from sessions.models import MAX_REASON, MAX_TAG_LENGTH, MAX_TAGS, EndState
 
 # Fixed forever: every stored OTLP event id is derived from it. uuid5(NAMESPACE_URL,
 # "https://agentops-selfhosted/otlp/span-event").

@@ -9,6 +9,13 @@ from projects.models import Project
 MONEY = {"max_digits": 20, "decimal_places": 10}
 
 
+# Bounds of a session's client-given fields, for every protocol that sets them.
+MAX_TAGS = 100
+MAX_TAG_LENGTH = 200  # Tag.name's max_length
+MAX_REASON = 10_000
+MAX_HOST_ENV_KEYS = 2_000
+
+
 class EndState(models.TextChoices):
     SUCCESS = "Success", "Success"
     FAIL = "Fail", "Fail"
@@ -17,7 +24,7 @@ class EndState(models.TextChoices):
 
 class Tag(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tags")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=MAX_TAG_LENGTH)
 
     class Meta:
         ordering = ["name"]

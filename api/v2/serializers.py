@@ -6,12 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from events.validation import FieldErrors, parse_timestamp
-from sessions.models import EndState
-
-MAX_TAGS = 100
-MAX_TAG_LENGTH = 200
-MAX_REASON = 10_000
-MAX_HOST_ENV_KEYS = 2_000
+from sessions.models import MAX_HOST_ENV_KEYS, MAX_REASON, MAX_TAG_LENGTH, MAX_TAGS, EndState
 
 END_STATE_ALIASES = {"failure": EndState.FAIL, "failed": EndState.FAIL}
 

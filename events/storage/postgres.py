@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 _COLUMNS = (
     "id, session_id, project_id, event_type, init_timestamp, end_timestamp, received_at, agent_id, "
-    "name, model, prompt_tokens, completion_tokens, cost, cost_source, trigger_event_id, payload"
+    "name, model, prompt_tokens, completion_tokens, cost, cost_source, trigger_event_id, payload, "
+    "span_id, parent_span_id"
 )
 _ADD_TOTALS = ",\n        ".join(
     f"{field} = s.{field} + agg.{name}" for field, name in SQL_NAME_OF_FIELD.items()
@@ -54,11 +55,12 @@ ins AS (
     INSERT INTO events_event ({_COLUMNS})
     SELECT r.id, %(session_id)s, %(project_id)s, r.event_type, r.init_timestamp, r.end_timestamp,
            %(now)s, r.agent_id, r.name, r.model, r.prompt_tokens, r.completion_tokens, r.cost,
-           r.cost_source, r.trigger_event_id, r.payload
+           r.cost_source, r.trigger_event_id, r.payload, r.span_id, r.parent_span_id
     FROM jsonb_to_recordset(%(batch)s::jsonb) AS r(
         id uuid, event_type text, init_timestamp timestamptz, end_timestamp timestamptz,
         agent_id uuid, name text, model text, prompt_tokens integer, completion_tokens integer,
-        cost numeric, cost_source text, trigger_event_id uuid, payload jsonb
+        cost numeric, cost_source text, trigger_event_id uuid, payload jsonb, span_id text,
+        parent_span_id text
     )
     WHERE EXISTS (SELECT 1 FROM target)
     ON CONFLICT (id) DO NOTHING
@@ -131,6 +133,8 @@ def _batch_document(rows: list[EventRow]) -> str:
                 "cost_source": r.cost_source,
                 "trigger_event_id": r.trigger_event_id,
                 "payload": orjson.Fragment(r.payload_json),
+                "span_id": r.span_id,
+                "parent_span_id": r.parent_span_id,
             }
             for r in rows
         ]

@@ -53,6 +53,8 @@ def write_events(rows: list[EventRow], *, session_id, project_id, key_id, now) -
                     cost_source=r.cost_source,
                     trigger_event_id=r.trigger_event_id,
                     payload=r.payload,
+                    span_id=r.span_id,
+                    parent_span_id=r.parent_span_id,
                 )
                 for r in new
             ],
