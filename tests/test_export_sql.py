@@ -11,18 +11,40 @@ from decimal import Decimal
 import orjson
 import pytest
 from django.db import connection
+from psycopg.types.json import set_json_loads
 
 from events.export import stream_export
 from events.models import Event
-from events.rows import EXPORT_SECTIONS
-from events.storage import is_postgres, postgres, sqlite
+from events.rows import EXPORT_SECTIONS, comma_joined, event_row
+from events.storage import is_postgres, postgres
 from sessions.models import Session
 
 pytestmark = pytest.mark.skipif(not is_postgres(), reason="the SQL export path is Postgres only")
 
-# The Python rows (the export on SQLite) read through the ORM, which runs on Postgres too.
-python_section_chunks = sqlite.export_chunks
 sql_section_chunks = postgres.export_chunks
+_COLUMNS = (
+    "id, event_type, init_timestamp, end_timestamp, agent_id, name, model, prompt_tokens, "
+    "completion_tokens, cost, cost_source, trigger_event_id, payload"
+)
+
+
+def python_section_chunks(session_id):
+    """The reference: event_row() over each stored row, its payload read by orjson as the
+    export's own reader (Postgres normalises 1e20 to 100000000000000000000 inside jsonb; Django's
+    json.loads would then see an int where the SDK sent, and orjson reads, a float)."""
+    connection.ensure_connection()
+    for index, section in enumerate(EXPORT_SECTIONS):
+        with connection.connection.cursor() as cursor:
+            set_json_loads(orjson.loads, cursor)
+            cursor.execute(
+                f"SELECT {_COLUMNS} FROM events_event WHERE session_id = %s AND event_type = %s "
+                "ORDER BY init_timestamp, id",
+                [session_id, section],
+            )
+            names = [c.strip() for c in _COLUMNS.split(",")]
+            rows = [Event(**dict(zip(names, row, strict=True))) for row in cursor]
+        for chunk in comma_joined(orjson.dumps(event_row(e)) for e in rows):
+            yield index, chunk
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
