@@ -18,6 +18,7 @@ import traceback
 import weakref
 
 from ._log import logger
+from .session import EndState
 
 EXIT_REASON = "N/A (process exited without calling agentops.end_session(...))"
 
@@ -35,20 +36,16 @@ def register(client) -> None:
 def _end_all(end_state, reason: str, *, at_exit: bool = False) -> None:
     for client in list(_clients):
         try:
-            client._end_for_exit(end_state, reason, at_exit=at_exit)
+            client.end_for_exit(end_state, reason, at_exit=at_exit)
         except Exception:  # never let our cleanup hide the program's own exit
             logger.exception("agentops: could not end the sessions at exit")
 
 
 def _at_exit() -> None:
-    from .session import EndState
-
     _end_all(EndState.INDETERMINATE, EXIT_REASON, at_exit=True)
 
 
 def _on_signal(signum, frame) -> None:
-    from .session import EndState
-
     name = signal.Signals(signum).name
     _end_all(EndState.INDETERMINATE, f"user-triggered interrupt ({name})")
     previous = _previous_handlers.get(signum)
@@ -63,8 +60,6 @@ def _on_signal(signum, frame) -> None:
 
 
 def _excepthook(exc_type, exc, tb) -> None:
-    from .session import EndState
-
     try:
         if issubclass(exc_type, KeyboardInterrupt):
             _end_all(EndState.INDETERMINATE, "user-triggered interrupt (SIGINT)")
@@ -99,7 +94,7 @@ def install() -> None:
 
 def _after_fork_in_child() -> None:
     for client in list(_clients):
-        client._sender.after_fork()
+        client.after_fork()
 
 
 if hasattr(os, "register_at_fork"):
