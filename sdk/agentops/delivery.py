@@ -34,7 +34,7 @@ class Delivery:
     - `send_tags()`, `set_video()`, `add_agent()`, `send_end()`: updates to send;
     - `service()`, `flush()`: send what is pending; `idle`, `pending`, `stats()`;
     - what the server answered: `registered`, `project_id`, `session_url`, `token_cost`,
-      `end_confirmed`, and `failure` (why the server will take
+      `cost_unknown_events`, `end_confirmed`, and `failure` (why the server will take
       nothing more of this session; None while it does).
     """
 
@@ -75,6 +75,7 @@ class Delivery:
         self.project_id: str | None = None
         self.session_url: str | None = None
         self.token_cost: Decimal | None = None
+        self.cost_unknown_events: int | None = None  # None: the server did not say
         self.end_confirmed = False
         # Accounting (exact: each event is counted by the one thread that took it).
         self.accepted = 0
@@ -364,7 +365,11 @@ class Delivery:
         if end is None:
             return
         body = result.body if isinstance(result.body, dict) else {}
+        # The server answers null when no call's cost is known, and a count of the calls of
+        # unknown cost beside a partial sum (an older server: only the sum, unknown as "0").
         self.token_cost = decimal_or_none(body.get("token_cost"))
+        unknown = body.get("cost_unknown_events")
+        self.cost_unknown_events = unknown if isinstance(unknown, int) else None
         self.session_url = body.get("session_url") or self.session_url
         with self._pending_lock:
             if self._end is end:

@@ -78,6 +78,16 @@ def queued_copy(event: Any) -> dict:
     return fields
 
 
+def cost_text(cost: Decimal | None, unknown: int | None) -> str:
+    """The session's cost for a person: "cost $0.125", "cost unknown", or "cost $0.125 + 2
+    calls of unknown cost" (the server prices what it can; unknown is not zero)."""
+    if cost is None:
+        return "cost unknown"
+    if unknown:
+        return f"cost ${cost} + {unknown} call{'s' if unknown != 1 else ''} of unknown cost"
+    return f"cost ${cost}"
+
+
 class Session:
     """A run of an agent. Made by agentops.init() / start_session(), not directly.
 
@@ -159,6 +169,11 @@ class Session:
         """The total cost in USD the server answered to the end; None while unknown."""
         return self._delivery.token_cost
 
+    @property
+    def cost_unknown_events(self) -> int | None:
+        """How many LLM calls the server could not price (not in token_cost); None: not said."""
+        return self._delivery.cost_unknown_events
+
     def record(self, event: Event, flush_now: bool = False) -> None:
         """Queue the event for sending. Never blocks on the network, never raises.
 
@@ -194,9 +209,11 @@ class Session:
     ) -> Decimal | None:
         """Send what is queued, end the session, and return its total cost in USD.
 
-        Returns None when the cost is not known: the end state was refused, or the server
-        could not be reached within max_flush_time (the SDK keeps trying in the background
-        for as long as the process lives, and says so).
+        Returns None when the cost is not known: the server could price none of the session's
+        LLM calls (`cost_unknown_events` says how many), the end state was refused, or the
+        server could not be reached within max_flush_time (the SDK keeps trying in the
+        background for as long as the process lives, and says so). A partly known cost is the
+        known part; `cost_unknown_events` counts the calls left out.
         """
         state = end_state_value(end_state)
         if state is None:
@@ -245,10 +262,10 @@ class Session:
             delivery.warn_pending("end_session()")
         elif delivery.end_confirmed:
             logger.info(
-                "agentops: session %s ended (%s), cost $%s: %s",
+                "agentops: session %s ended (%s), %s: %s",
                 self.session_id,
                 self.end_state,
-                delivery.token_cost,
+                cost_text(delivery.token_cost, delivery.cost_unknown_events),
                 self.session_url,
             )
         elif delivery.failure is not None:

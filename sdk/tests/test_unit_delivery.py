@@ -346,6 +346,42 @@ def test_a_long_tight_recording_loop_is_still_sent_while_it_runs(server, client)
     assert server.events, "nothing was sent during a 5 s burst"
 
 
+def ended(session, caplog):
+    """(what end_session() returned, the line that says how it ended)."""
+    with caplog.at_level(logging.INFO, logger="agentops"):
+        cost = session.end_session("Success")
+    (line,) = [r.getMessage() for r in caplog.records if "ended (Success)" in r.getMessage()]
+    return cost, line
+
+
+def test_a_session_of_unknown_cost_ends_with_none_and_says_cost_unknown(server, client, caplog):
+    server.token_cost = None  # JSON null: none of the session's LLM calls could be priced
+    server.cost_unknown_events = 3
+    session = client.start_session()
+    cost, line = ended(session, caplog)
+    assert cost is None and session.token_cost is None
+    assert session.cost_unknown_events == 3
+    assert "cost unknown" in line and "$" not in line
+
+
+def test_a_partly_known_cost_is_the_known_sum_plus_the_calls_left_out(server, client, caplog):
+    server.token_cost = "0.5"
+    server.cost_unknown_events = 2
+    session = client.start_session()
+    cost, line = ended(session, caplog)
+    assert cost == Decimal("0.5")
+    assert session.cost_unknown_events == 2
+    assert "cost $0.5 + 2 calls of unknown cost" in line
+
+
+def test_an_older_servers_zero_cost_string_is_still_a_known_zero(server, client, caplog):
+    server.token_cost = "0"  # no cost_unknown_events in the answer
+    session = client.start_session()
+    cost, line = ended(session, caplog)
+    assert cost == Decimal("0") and session.cost_unknown_events is None
+    assert "cost $0:" in line
+
+
 def test_a_full_buffer_blames_an_unreachable_server_only_when_it_was(client, caplog):
     from fakeserver import FakeServer
 
