@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 
+from . import default_client
 from ._log import logger
 from ._time import get_ISO_time
 from ._version import __version__
@@ -64,6 +65,9 @@ def get_client() -> Client:
             if _client is None:
                 _client = Client()
     return _client
+
+
+default_client.provide(get_client)
 
 
 def init(

@@ -11,7 +11,8 @@ from ._log import logger
 from .config import Configuration
 from .event import Event
 from .host_env import get_host_env
-from .sender import Deadline, Sender
+from .protocol import Deadline
+from .sender import Sender
 from .session import EndState, Session, clip_reason, end_state_value
 from .transport import Connection
 
@@ -139,18 +140,19 @@ class Client:
             cfg,
             tags=[*cfg.default_tags, *tag_list],
             host_env=self.host_env(cfg.env_data_opt_out),
-            client=self,
             sender=self._sender,
+            on_end=self._session_ended,
         )
+        delivery = session.delivery
         conn = Connection()
         try:
-            registered = self._sender.register(
-                conn, session, Deadline(min(START_WAIT_SECONDS, cfg.max_flush_time / 1000))
+            registered = delivery.register(
+                conn, Deadline(min(START_WAIT_SECONDS, cfg.max_flush_time / 1000))
             )
         finally:
             conn.close()
-        if not registered and session._dead is not None:
-            logger.error("agentops: could not start a session: %s", session._dead)
+        if not registered and delivery.failure is not None:
+            logger.error("agentops: could not start a session: %s", delivery.failure)
             return None
         if not registered:
             logger.warning(
@@ -164,7 +166,7 @@ class Client:
             waiting, self._agents_waiting = self._agents_waiting, []
         for name, agent_id in waiting:
             session.create_agent(name, agent_id)
-        self._sender.add(session)
+        self._sender.start(delivery)
         if registered:
             logger.info("agentops: session replay: %s", session.session_url)
         return session
@@ -257,18 +259,19 @@ class Client:
 
     # --- process exit -----------------------------------------------------------------------
 
-    def _end_for_exit(self, end_state: EndState, reason: str, *, at_exit: bool = False) -> None:
+    def end_for_exit(self, end_state: EndState, reason: str, *, at_exit: bool = False) -> None:
         """End the running sessions (unless skip_auto_end_session at a normal exit) and send
-        everything still queued, all within one max_flush_time."""
+        everything still queued, all within one max_flush_time (the exit handlers call it)."""
         # One window for all sessions: a server that is down delays the exit once, not per session.
         deadline = Deadline(self._config.max_flush_time / 1000)
         state = end_state_value(end_state)
         for session in self.sessions:
             if at_exit and session.config.skip_auto_end_session:
                 continue
-            session._end(state, clip_reason(reason), None, deadline)
-        for session in list(self._sender._sessions.values()):
-            if session.idle:
-                continue
-            if not self._sender.flush(session, deadline):
-                session._warn_lost_at_exit()
+            session.end_within(deadline, state, clip_reason(reason))
+        for delivery in self._sender.flush_all(deadline):
+            delivery.warn_lost_at_exit()
+
+    def after_fork(self) -> None:
+        """In a forked child: the sender's thread did not survive; start a new one on use."""
+        self._sender.after_fork()

@@ -7,6 +7,7 @@ import inspect
 import uuid
 from typing import Any, Callable
 
+from . import default_client
 from ._log import logger
 from ._time import get_ISO_time
 from .event import ActionEvent, ErrorEvent, Event, ToolEvent, current_agent_id
@@ -14,9 +15,7 @@ from .session import Session
 
 
 def _client():
-    from . import get_client
-
-    return get_client()
+    return default_client.get()
 
 
 def _target_session(explicit: Session | None, what: str) -> Session | None:

@@ -27,7 +27,8 @@ class FakeServer:
         self.lost_answers: list[str] = []  # path suffixes: process the request, then answer 502
         self.valid_jwts: set[str] = set()
         self.hang = threading.Event()
-        self.token_cost = "0.125"
+        self.token_cost: str | None = "0.125"  # None: JSON null, the cost of no call is known
+        self.cost_unknown_events: int | None = None  # None: left out, as older servers do
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -125,7 +126,10 @@ class FakeServer:
                 }
             if path.endswith("/update_session"):
                 self.updates.append(body["session"])
-                return 200, {"status": "success", "token_cost": self.token_cost}
+                answer = {"status": "success", "token_cost": self.token_cost}
+                if self.cost_unknown_events is not None:
+                    answer["cost_unknown_events"] = self.cost_unknown_events
+                return 200, answer
             if path.endswith("/create_agent"):
                 self.agents.append(body)
                 return 200, {"status": "success"}

@@ -182,6 +182,9 @@ def test_a_full_buffer_drops_the_oldest_counts_them_and_warns(server, client, ca
     # What was dropped is the oldest: the newest event always arrives.
     assert str(events[-1].id) in delivered
     assert f"dropped the {session.dropped} oldest" in caplog.text or "oldest event" in caplog.text
+    # The server was there all along, only slower than the burst: not "unreachable".
+    assert "the server took events more slowly than they were recorded" in caplog.text
+    assert "unreachable" not in caplog.text and "did not take events" not in caplog.text
 
 
 def test_end_session_flushes_before_ending_and_returns_the_cost(server, client):
@@ -267,15 +270,19 @@ def test_inherited_session_id_reuses_the_id(server, default_client):
     assert str(session.session_id) == session_id
 
 
-class _Growing:
-    """A session's queue as the sender sees it: grows by `step` at each of the first sleeps."""
+def _delivery(cap=1000, start=20):
+    """A real Delivery (of a real Sender) whose queue holds `start` events, capped at `cap`."""
+    from agentops.sender import Sender
 
-    def __init__(self, cap=1000, start=20):
-        self._queue = [None] * start
-        self._cap = cap
+    config = agentops.Configuration(
+        api_key=str(uuid.uuid4()), max_queue_size=1, max_buffer_size=cap
+    )
+    delivery = Sender().open(uuid.uuid4(), config, {})
+    delivery.queue.extend([None] * start)
+    return delivery
 
 
-def _sleeps_that_grow(monkeypatch, queue, growth):
+def _sleeps_that_grow(monkeypatch, delivery, growth):
     from agentops import sender
 
     calls = []
@@ -283,27 +290,27 @@ def _sleeps_that_grow(monkeypatch, queue, growth):
     def sleep(seconds):
         calls.append(seconds)
         if len(calls) <= len(growth):
-            queue._queue.extend([None] * growth[len(calls) - 1])
+            delivery.queue.extend([None] * growth[len(calls) - 1])
 
     monkeypatch.setattr(sender, "_pause", sleep)
     return calls
 
 
 def test_the_sender_waits_for_a_recording_burst_to_end(monkeypatch):
-    from agentops.sender import Sender
+    from agentops.sender import let_the_burst_end
 
-    session = _Growing()
-    calls = _sleeps_that_grow(monkeypatch, session, growth=[50, 50, 50])
-    Sender()._let_the_burst_end([session])
+    delivery = _delivery()
+    calls = _sleeps_that_grow(monkeypatch, delivery, growth=[50, 50, 50])
+    let_the_burst_end([delivery])
     assert len(calls) == 4  # three looks saw the queue grow, the fourth saw it still
 
 
 def test_the_sender_sends_at_once_a_queue_half_way_to_its_cap(monkeypatch):
-    from agentops.sender import Sender
+    from agentops.sender import let_the_burst_end
 
-    session = _Growing(cap=100, start=50)
-    calls = _sleeps_that_grow(monkeypatch, session, growth=[10] * 100)
-    Sender()._let_the_burst_end([session])
+    delivery = _delivery(cap=100, start=50)
+    calls = _sleeps_that_grow(monkeypatch, delivery, growth=[10] * 100)
+    let_the_burst_end([delivery])
     assert calls == []
 
 
@@ -311,18 +318,18 @@ def test_the_sender_waits_for_a_burst_at_most_burst_wait(monkeypatch):
     from agentops import sender
 
     monkeypatch.setattr(sender, "BURST_WAIT", 0.05)
-    session = _Growing(cap=10**9)
+    delivery = _delivery(cap=10**9)
     calls = []
     real_sleep = time.sleep
 
     def sleep(seconds):
         calls.append(seconds)
-        session._queue.append(None)
+        delivery.queue.append(None)
         real_sleep(seconds)
 
     monkeypatch.setattr(sender, "_pause", sleep)
     started = time.monotonic()
-    sender.Sender()._let_the_burst_end([session])
+    sender.let_the_burst_end([delivery])
     assert 0.05 <= time.monotonic() - started < 1.0
     assert len(calls) >= 2
 
@@ -337,3 +344,84 @@ def test_a_long_tight_recording_loop_is_still_sent_while_it_runs(server, client)
         session.record(action(i))
         i += 1
     assert server.events, "nothing was sent during a 5 s burst"
+
+
+def ended(session, caplog):
+    """(what end_session() returned, the line that says how it ended)."""
+    with caplog.at_level(logging.INFO, logger="agentops"):
+        cost = session.end_session("Success")
+    (line,) = [r.getMessage() for r in caplog.records if "ended (Success)" in r.getMessage()]
+    return cost, line
+
+
+def test_a_session_of_unknown_cost_ends_with_none_and_says_cost_unknown(server, client, caplog):
+    server.token_cost = None  # JSON null: none of the session's LLM calls could be priced
+    server.cost_unknown_events = 3
+    session = client.start_session()
+    cost, line = ended(session, caplog)
+    assert cost is None and session.token_cost is None
+    assert session.cost_unknown_events == 3
+    assert "cost unknown" in line and "$" not in line
+
+
+def test_a_partly_known_cost_is_the_known_sum_plus_the_calls_left_out(server, client, caplog):
+    server.token_cost = "0.5"
+    server.cost_unknown_events = 2
+    session = client.start_session()
+    cost, line = ended(session, caplog)
+    assert cost == Decimal("0.5")
+    assert session.cost_unknown_events == 2
+    assert "cost $0.5 + 2 calls of unknown cost" in line
+
+
+def test_an_older_servers_zero_cost_string_is_still_a_known_zero(server, client, caplog):
+    server.token_cost = "0"  # no cost_unknown_events in the answer
+    session = client.start_session()
+    cost, line = ended(session, caplog)
+    assert cost == Decimal("0") and session.cost_unknown_events is None
+    assert "cost $0:" in line
+
+
+def test_a_full_buffer_blames_an_unreachable_server_only_when_it_was(client, caplog):
+    from fakeserver import FakeServer
+
+    probe = FakeServer()  # a port nobody listens on
+    port = probe.httpd.server_address[1]
+    probe.httpd.server_close()
+    config = client.config.copy()
+    config.configure(
+        endpoint=f"http://127.0.0.1:{port}",
+        max_buffer_size=100,
+        max_queue_size=100,
+        max_flush_time=500,
+    )
+    session = client.start_session(config=config)
+    for i in range(300):
+        session.record(action(i))
+    with caplog.at_level(logging.WARNING, logger="agentops"):
+        assert session.end_session("Success") is None
+    assert session.dropped == 200
+    assert "while the server did not take events (no answer (ConnectionRefusedError" in caplog.text
+
+
+def test_a_revoked_key_is_one_error_naming_what_was_not_recorded_and_no_success_line(
+    server, client, caplog
+):
+    config = client.config.copy()
+    config.configure(max_batch_size=2, max_wait_time=60_000)
+    session = client.start_session(config=config)
+    server.valid_jwts.clear()  # the session token is refused...
+    server.fail("/reauthorize_jwt", 401, times=100)  # ...and so is the key
+    for i in range(7):
+        session.record(action(i))
+    session.add_tags(["late"])
+    with caplog.at_level(logging.INFO, logger="agentops"):
+        assert session.end_session("Success") is None
+    said = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1, [r.getMessage() for r in said]
+    (error,) = said
+    assert error.levelno == logging.ERROR
+    assert "the server no longer accepts it: HTTP 401: scripted failure" in error.getMessage()
+    assert "not delivered so far), tags and end state will not be recorded" in error.getMessage()
+    assert not any("ended (Success)," in r.getMessage() for r in caplog.records)
+    assert session.lost == 7 and not server.events and not server.updates

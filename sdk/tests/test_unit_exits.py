@@ -126,3 +126,33 @@ signal.signal({int(sig)}, before)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 7 and "previous handler" in err
     assert the_end(server)["end_state_reason"] == f"user-triggered interrupt ({sig.name})"
+
+
+def test_a_second_sigint_during_the_flush_neither_waits_out_the_window_nor_warns_falsely(server):
+    # The server holds the first batch for 0.6 s, so the second SIGINT lands while the first
+    # one's handler is sending it. That nested handler used to wait, in the same thread, for
+    # the batch its own interrupted self was sending: the whole 10 s window, then a warning
+    # that events and end state were never delivered, though the server had both.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PRELUDE + "time.sleep(30)"],
+        env={"KEY": str(uuid.uuid4()), "URL": server.url, "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.2)
+    server.hang.set()
+    proc.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.6)
+    server.hang.clear()
+    _, err = proc.communicate(timeout=30)
+    elapsed = time.monotonic() - started
+    assert elapsed < 4, f"exited {elapsed:.1f}s after the first SIGINT"
+    assert "KeyboardInterrupt" in err and proc.returncode != 0
+    assert "never delivered" not in err and "not delivered" not in err
+    assert len(server.events) == 25
+    assert the_end(server)["end_state_reason"] == "user-triggered interrupt (SIGINT)"

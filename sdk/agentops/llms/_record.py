@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from .. import default_client
 from .._log import logger
 from .._time import get_ISO_time
 from ..event import ErrorEvent, LLMEvent
@@ -19,7 +20,7 @@ from ..event import ErrorEvent, LLMEvent
 # Set while an instrumented call runs: a library that calls another instrumented library
 # (LiteLLM calls OpenAI's client) records the outer call only. A ContextVar follows asyncio
 # tasks and LiteLLM's executor threads (it copies the context into them).
-_inside_call: contextvars.ContextVar[bool] = contextvars.ContextVar(
+inside_call: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "agentops_inside_llm_call", default=False
 )
 
@@ -47,9 +48,7 @@ def _default_sink(event: Any) -> None:
     """Record into the one running session of the client that instrumented (init()'s)."""
     client = _client
     if client is None:
-        from .. import get_client  # late: agentops/__init__ imports this package
-
-        client = get_client()
+        client = default_client.get()
     sessions = client.sessions
     if len(sessions) == 1:
         sessions[0].record(event)
@@ -197,7 +196,7 @@ def _count(value: Any) -> int | None:
 
 def start(model: Any, prompt: Any, kwargs: dict) -> Call | None:
     """A new Call, or None (and nothing recorded) when this is a nested instrumented call."""
-    if _inside_call.get():
+    if inside_call.get():
         return None
     try:
         return Call(model, prompt, clean_params(kwargs))
@@ -207,11 +206,11 @@ def start(model: Any, prompt: Any, kwargs: dict) -> Call | None:
 
 
 def enter() -> contextvars.Token:
-    return _inside_call.set(True)
+    return inside_call.set(True)
 
 
 def leave(token: contextvars.Token) -> None:
     try:
-        _inside_call.reset(token)
+        inside_call.reset(token)
     except ValueError:  # reset from another context (a generator resumed elsewhere)
-        _inside_call.set(False)
+        inside_call.set(False)

@@ -72,7 +72,7 @@ def wrap_sync(
     def make(original: Callable) -> Callable:
         @functools.wraps(original)
         def wrapper(*args, **kwargs):
-            call = _begin(adapter, args, kwargs) if not _record._inside_call.get() else None
+            call = _begin(adapter, args, kwargs) if not _record.inside_call.get() else None
             if call is None:
                 return original(*args, **kwargs)
             token = _record.enter()
@@ -99,7 +99,7 @@ def wrap_async(
     def make(original: Callable) -> Callable:
         @functools.wraps(original)
         async def wrapper(*args, **kwargs):
-            call = _begin(adapter, args, kwargs) if not _record._inside_call.get() else None
+            call = _begin(adapter, args, kwargs) if not _record.inside_call.get() else None
             if call is None:
                 return await original(*args, **kwargs)
             token = _record.enter()

@@ -174,7 +174,7 @@ def wrap_stream_helper(adapter: MessagesAdapter):
 def _instrument_manager(manager: Any, adapter: MessagesAdapter, kwargs: dict) -> None:
     from . import _record
 
-    if _record._inside_call.get():
+    if _record.inside_call.get():
         return
     if hasattr(manager, _SYNC_REQUEST):
         request = getattr(manager, _SYNC_REQUEST)

@@ -1,7 +1,7 @@
 """LiteLLM: `litellm.completion` and `litellm.acompletion` (streams included).
 
 LiteLLM calls OpenAI's client underneath for OpenAI-style providers; the outer call alone is
-recorded (see _record._inside_call). Its own cost estimate is not sent: the server prices the
+recorded (see _record.inside_call). Its own cost estimate is not sent: the server prices the
 call from its table, as for the other providers.
 """
 
