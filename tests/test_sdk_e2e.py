@@ -180,3 +180,21 @@ def test_a_burst_of_20k_events_arrives_exactly_once_with_default_settings(
     assert Session.objects.get(pk=session.session_id).action_count == 20_000
     assert session.accepted == 20_000 and session.dropped == 0 and session.lost == 0
     assert recording < 2.0  # the caller never waited for the network
+
+
+def test_end_session_reports_an_unknown_cost_as_none_as_the_server_rule_says(sdk, project):
+    """Our SDK against the live server: a session whose calls are all of an unpriced model
+    ends with cost None (never Decimal 0), as sessions.totals says for every surface."""
+    from sessions.totals import session_cost_fields
+
+    session = agentops.init()
+    for _ in range(2):
+        agentops.record(
+            agentops.LLMEvent(model="no-such-model", prompt="hi", completion="yo", prompt_tokens=5)
+        )
+    cost = agentops.end_session("Success")
+    assert session.delivery.end_confirmed
+    assert cost is None
+    assert session.cost_unknown_events == 2
+    row = Session.objects.get(pk=session.session_id)
+    assert session_cost_fields(row) == {"cost": None, "cost_unknown_events": 2}
