@@ -69,9 +69,7 @@ def send_capture(client, name, token, *, encoding="protobuf"):
 
 def sessions_of(name):
     return {
-        uuid.UUID(hex=s["trace_id"]): s
-        for s in captured_spans(name)
-        if not s["parent_span_id"]
+        uuid.UUID(hex=s["trace_id"]): s for s in captured_spans(name) if not s["parent_span_id"]
     }
 
 
@@ -119,9 +117,7 @@ def test_new_api_errors_agents_and_a_resent_request_stored_once(client, api_key,
 def test_llm_span_is_priced_and_the_stats_api_takes_the_trace_hex(client, api_key):
     send_capture(client, LLM, token_for(client, api_key))
     (trace_id,) = sessions_of(LLM)
-    stats = client.get(
-        f"/v2/sessions/{trace_id.hex}/stats", HTTP_X_AGENTOPS_API_KEY=api_key
-    ).json()
+    stats = client.get(f"/v2/sessions/{trace_id.hex}/stats", HTTP_X_AGENTOPS_API_KEY=api_key).json()
     assert (stats["llms"], stats["prompt_tokens"], stats["completion_tokens"]) == (2, 2400, 600)
     assert stats["cost"] is not None and float(stats["cost"]) > 0
     response = client.get(f"/v2/sessions/{trace_id.hex}/export", HTTP_X_AGENTOPS_API_KEY=api_key)
@@ -272,17 +268,25 @@ def test_logs_uploaded_before_any_span_join_the_session(client, api_key, project
     log = TraceLog.objects.get()
     assert (log.trace_id, log.project_id) == (trace_id, project.pk)
     missing = client.post(
-        "/v4/logs/upload/", {"body": "x"}, content_type="application/json",
+        "/v4/logs/upload/",
+        {"body": "x"},
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {token}",
     )
     assert missing.status_code == 400
-    assert client.post("/v4/logs/upload/", {"body": "x"}, content_type="application/json",
-                       HTTP_TRACE_ID="1").status_code == 401
+    assert (
+        client.post(
+            "/v4/logs/upload/", {"body": "x"}, content_type="application/json", HTTP_TRACE_ID="1"
+        ).status_code
+        == 401
+    )
 
 
 def test_objects_upload_is_served_back_to_its_project_only(client, api_key, other_api_key):
     response = client.post(
-        "/v4/objects/upload/", {"body": "audio-bytes"}, content_type="application/json",
+        "/v4/objects/upload/",
+        {"body": "audio-bytes"},
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {token_for(client, api_key)}",
     )
     assert response.status_code == 200 and response.json()["size"] == 11
