@@ -171,6 +171,9 @@ PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # Bounds on what one request may carry; see events/limits.py for the per-event ones.
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
 INGEST_MAX_EVENTS_PER_BATCH = env_int("INGEST_MAX_EVENTS_PER_BATCH", 1000, minimum=1)
+# Most spans one POST /v1/traces may carry; those past it are refused alone (partial_success).
+# agentops 0.4 sends at most its max_queue_size (512) per request.
+OTLP_MAX_SPANS_PER_REQUEST = env_int("OTLP_MAX_SPANS_PER_REQUEST", 10_000, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 
 # --- Celery ---------------------------------------------------------------------------------

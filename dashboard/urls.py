@@ -1,5 +1,6 @@
 from django.urls import path
 
+import agentops_site.converters  # noqa: F401  (registers <sid:...>)
 from dashboard import views
 
 app_name = "dashboard"
@@ -15,19 +16,19 @@ urlpatterns = [
         views.session_list_export,
         name="sessions_export",
     ),
-    path("p/<slug:slug>/sessions/<uuid:session_id>/", views.session_detail, name="session"),
+    path("p/<slug:slug>/sessions/<sid:session_id>/", views.session_detail, name="session"),
     path(
-        "p/<slug:slug>/sessions/<uuid:session_id>/timeline.json",
+        "p/<slug:slug>/sessions/<sid:session_id>/timeline.json",
         views.session_timeline,
         name="session_timeline",
     ),
     path(
-        "p/<slug:slug>/sessions/<uuid:session_id>/export.json",
+        "p/<slug:slug>/sessions/<sid:session_id>/export.json",
         views.session_export_json,
         name="session_export",
     ),
     path(
-        "p/<slug:slug>/sessions/<uuid:session_id>/events.csv",
+        "p/<slug:slug>/sessions/<sid:session_id>/events.csv",
         views.session_events_csv,
         name="session_events_csv",
     ),

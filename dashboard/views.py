@@ -37,7 +37,7 @@ from events.models import Event, EventType
 from projects import services
 from projects.keys import issue_key, revoke_key
 from projects.models import ApiKey, Membership
-from sessions.models import Session
+from sessions.models import Protocol, Session
 from sessions.queries import (
     SORTS,
     filter_sessions,
@@ -47,6 +47,8 @@ from sessions.queries import (
     tags_with_counts,
 )
 from sessions.totals import event_count
+from sessions.traces import session_span_depths
+from sessions.uploads import trace_logs
 
 SESSIONS_PER_PAGE = 50
 EVENTS_PER_PAGE = 50
@@ -120,6 +122,9 @@ def overview(request, slug):
         range=time_range,
         has_sessions=has_sessions,
         public_url=settings.PUBLIC_URL,
+        keys_without_spans=services.keys_fetching_tokens_without_spans(
+            ApiKey.objects.filter(project=project, last_token_at__isnull=False), now
+        ),
     )
     if has_sessions:
         ov = build_overview(project=project, time_range=time_range, now=now)
@@ -207,7 +212,7 @@ def _safe_url(url: str) -> str | None:
 def _event_view(event: Event, triggers: dict) -> dict:
     """What the event list shows for one event; all text, escaped by the template."""
     p = event.payload if isinstance(event.payload, dict) else {}
-    item = {"event": event, "duration": None}
+    item = {"event": event, "duration": None, "depth": 0}
     if event.end_timestamp:
         item["duration"] = max((event.end_timestamp - event.init_timestamp).total_seconds(), 0)
     if event.event_type == EventType.LLM:
@@ -232,6 +237,21 @@ def _event_view(event: Event, triggers: dict) -> dict:
     return item
 
 
+MAX_INDENT = 6  # depth-N classes in static/css/app.css
+LOG_SHOWN_CHARS = 200_000
+
+
+def _log_view(log) -> dict:
+    """An uploaded log as the page shows it: the first LOG_SHOWN_CHARS characters."""
+    return {
+        "received_at": log.received_at,
+        "size": log.size,
+        "text": log.body[:LOG_SHOWN_CHARS],
+        "cut": len(log.body) > LOG_SHOWN_CHARS,
+        "shown": LOG_SHOWN_CHARS,
+    }
+
+
 @login_required
 @require_GET
 def session_detail(request, slug, session_id):
@@ -246,11 +266,19 @@ def session_detail(request, slug, session_id):
         per_page=EVENTS_PER_PAGE,
     )
     video = _safe_url(session.video)
+    events = [_event_view(e, page.triggers) for e in page.events]
+    if session.protocol == Protocol.OTLP:
+        # Indent by the span's depth in the trace: a minimal tree (the full trace view is later).
+        span_depths = session_span_depths(session)
+        for item in events:
+            item["depth"] = min(span_depths.get(item["event"].span_id, 0), MAX_INDENT)
     context = _base_context(request, project, membership, "sessions")
     context.update(
         session=session,
         tags=sorted(t.name for t in session.tags.all()),
-        events=[_event_view(e, page.triggers) for e in page.events],
+        events=events,
+        logs=[_log_view(log) for log in trace_logs(project_id=project.pk, session_id=session.id)],
+        metadata=payloads.pretty_json(session.metadata) if session.metadata else "",
         event_type=page.event_type,
         type_choices=[("", "All"), *list(EventType.choices)],
         counts=page.counts,

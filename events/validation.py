@@ -65,7 +65,14 @@ def parse_uuid(value) -> uuid.UUID | None:
 
 
 def parse_timestamp(value, path: str, errors: FieldErrors) -> datetime | None:
-    """An ISO 8601 time as aware UTC; a time without offset is taken as UTC, as the SDKs mean it."""
+    """An ISO 8601 time as aware UTC; a time without offset is taken as UTC, as the SDKs mean it.
+    An aware datetime (events/spans.py passes the decoded span times) is taken as it is."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        parsed = value.astimezone(UTC)
+        if not MIN_TIME <= parsed < MAX_TIME:
+            errors.add(path, "Must be between the years 2000 and 2100.")
+            return None
+        return parsed
     if not isinstance(value, str) or len(value) > 64:
         errors.add(path, "Must be an ISO 8601 date-time string, e.g. 2026-11-21T10:00:00Z.")
         return None

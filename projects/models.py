@@ -71,6 +71,12 @@ class ApiKey(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The misconfiguration hint (dashboard settings page, shared/protocols/agentops-otlp.md §10):
+    # a key that fetched /v3/auth/token tokens and then sent no span usually belongs to an agent
+    # whose AGENTOPS_EXPORTER_ENDPOINT still points at AgentOps' cloud. Both kept at most a write
+    # a minute per key (projects.auth.LAST_USED_RESOLUTION), like last_used_at.
+    last_token_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_span_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

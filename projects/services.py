@@ -1,7 +1,11 @@
-from django.db import transaction
+from datetime import datetime, timedelta
 
+from django.db import transaction
+from django.db.models import Q
+
+from projects.auth import LAST_USED_RESOLUTION
 from projects.keys import IssuedKey, issue_key
-from projects.models import Membership, Project
+from projects.models import ApiKey, Membership, Project
 
 
 @transaction.atomic
@@ -78,3 +82,31 @@ def _ensure_other_owner(project: Project, membership: Membership) -> None:
     )
     if membership.role == Membership.Role.OWNER and not owners:
         raise MembershipError("A project keeps at least one owner: make someone else owner first.")
+
+
+# A key that fetched tokens and then sent no span for this long is shown with a hint on the
+# project's settings page (an agent whose AGENTOPS_EXPORTER_ENDPOINT still points at AgentOps).
+NO_SPANS_AFTER_TOKEN = timedelta(minutes=3)
+
+
+def record_token_issue(api_key: ApiKey, now: datetime) -> None:
+    """Note that the key fetched an ingest token (and was used): one UPDATE, at most once a
+    minute per key, the same resolution as last_used_at."""
+    cutoff = now - LAST_USED_RESOLUTION
+    ApiKey.objects.filter(pk=api_key.pk).filter(
+        Q(last_token_at__isnull=True) | Q(last_token_at__lt=cutoff)
+    ).update(last_token_at=now, last_used_at=now)
+
+
+def keys_fetching_tokens_without_spans(keys, now: datetime) -> list[ApiKey]:
+    """Of these keys, those that fetched a token over NO_SPANS_AFTER_TOKEN ago and have sent no
+    span since: tokens come from AGENTOPS_API_ENDPOINT, spans go to AGENTOPS_EXPORTER_ENDPOINT,
+    and a user who set only the first sends every span to AgentOps' cloud."""
+    return [
+        k
+        for k in keys
+        if k.revoked_at is None
+        and k.last_token_at is not None
+        and k.last_token_at < now - NO_SPANS_AFTER_TOKEN
+        and (k.last_span_at is None or k.last_span_at < k.last_token_at)
+    ]

@@ -41,7 +41,7 @@ class IngestTokenRevoked(IngestTokenInvalid):
 class IngestGrant:
     project_id: uuid.UUID
     key_id: uuid.UUID
-    expires_at: datetime  # aware UTC
+    expires_at: datetime | None  # aware UTC; None for a raw API key (it does not expire)
 
 
 def _secret() -> bytes:

@@ -36,6 +36,11 @@ class Tag(models.Model):
         return self.name
 
 
+class Protocol(models.TextChoices):
+    V2 = "v2", "AgentOps v2 (REST)"
+    OTLP = "otlp", "OpenTelemetry (OTLP)"
+
+
 class Session(models.Model):
     """One run of an agent program. `id` is chosen by the SDK.
 
@@ -54,6 +59,16 @@ class Session(models.Model):
     host_env = models.JSONField(null=True, blank=True)
     video = models.URLField(max_length=2000, blank=True, default="")
     sdk_version = models.CharField(max_length=50, blank=True, default="")
+    # How the session arrived. An OTLP session is a trace (id = the trace id): it ends when its
+    # root span arrives, and the reaper's reason for one whose root never came says so.
+    protocol = models.CharField(max_length=4, choices=Protocol.choices, default=Protocol.V2)
+    # OTLP only, set by the trace's root span (events/otlp_ingest.py): its metadata
+    # (trace.metadata.*, agentops.legacy.*, dict tags, OpenInference session/user ids), and the
+    # root span whole (events.spans.span_document's shape), so a mapping found wrong later can
+    # be redone. An AgentOps session root is the session itself, not an event (§9), so this is
+    # its only home. root_span is null until the root arrives: "no root span yet".
+    metadata = models.JSONField(null=True, blank=True)
+    root_span = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField()
 
@@ -121,3 +136,44 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.name or str(self.id)
+
+
+class TraceLog(models.Model):
+    """A `POST /v4/logs/upload/` body: the agent's printed output for one trace.
+
+    Keyed by project and trace (the session id a trace becomes), not by a foreign key: the SDK
+    uploads it inside the root span's end(), before that span is exported, so it usually
+    arrives before the session exists (shared/protocols/agentops-otlp.md §5). The session page
+    joins on (project, trace_id) whenever it is read.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="trace_logs")
+    trace_id = models.UUIDField()
+    body = models.TextField()
+    size = models.PositiveIntegerField()  # bytes of the body as received
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_at"]
+        indexes = [
+            # The session page: a trace's logs.
+            models.Index(fields=["project", "trace_id"], name="tracelog_project_trace"),
+        ]
+
+    def __str__(self) -> str:
+        return f"log of {self.trace_id}"
+
+
+class UploadedObject(models.Model):
+    """A `POST /v4/objects/upload/` body (OpenAI Agents SDK audio data), served back to its
+    project at the URL the upload answers."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="uploaded_objects")
+    body = models.TextField()
+    size = models.PositiveIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return str(self.id)

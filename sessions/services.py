@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from analytics.scheduling import schedule_rollups
 from projects.models import ApiKey
-from sessions.models import Agent, EndState, Session, SessionTag, Tag
+from sessions.models import Agent, EndState, Protocol, Session, SessionTag, Tag
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,13 @@ def set_session_tags(session: Session, names: Iterable[str], *, replace: bool) -
     )
 
 
+def set_trace_tags(session_id: uuid.UUID, project_id: uuid.UUID, names: list[str]) -> None:
+    """A trace's root span names the session's tags: they replace whatever was there (a
+    re-sent root sets the same ones again)."""
+    session = Session(id=session_id, project_id=project_id)
+    set_session_tags(session, names, replace=True)
+
+
 def register_agent(*, session_id: uuid.UUID, project_id: uuid.UUID, agent_id: uuid.UUID, name: str):
     """Idempotent: a resent agent keeps its first row; a newer name replaces an empty one."""
     if not Session.objects.filter(id=session_id, project_id=project_id).exists():
@@ -141,6 +148,8 @@ def register_agent(*, session_id: uuid.UUID, project_id: uuid.UUID, agent_id: uu
 # time) is older than SESSION_INACTIVITY_TIMEOUT seconds is ended as Indeterminate, with its
 # last activity as its end time and a reason saying it went silent. Events that arrive for it
 # later are still stored, and a late end_session() from the SDK still sets the real end state.
+# An OTLP session (a trace) is ended by its root span; one still running when it goes silent
+# never got its root, and its reason says that. A root arriving later still sets the real state.
 
 REAPER_CHUNK = 1000
 
@@ -152,11 +161,19 @@ def silence_reason(timeout: int) -> str:
     )
 
 
+def no_root_reason(timeout: int) -> str:
+    return (
+        f"No root span received: the trace's last span arrived over {timeout} seconds ago and "
+        "its root span never did (the agent process probably exited or was killed before "
+        "end_trace, or its exporter dropped the root)."
+    )
+
+
 def expire_silent_sessions(*, timeout: int | None = None) -> int:
     """End every running session silent for `timeout` seconds (default
     SESSION_INACTIVITY_TIMEOUT) as Indeterminate; returns how many were ended."""
     timeout = settings.SESSION_INACTIVITY_TIMEOUT if timeout is None else timeout
-    reason = silence_reason(timeout)
+    reasons = {Protocol.V2: silence_reason(timeout), Protocol.OTLP: no_root_reason(timeout)}
     ended = 0
     while True:
         cutoff = timezone.now() - timedelta(seconds=timeout)
@@ -170,14 +187,18 @@ def expire_silent_sessions(*, timeout: int | None = None) -> int:
             break
         # The conditions are repeated in the UPDATE itself: a session that received a request
         # (or was ended by its SDK) since the look-up no longer matches and is left alone.
-        count = Session.objects.filter(
-            id__in=[c[0] for c in candidates], end_state__isnull=True, last_seen_at__lt=cutoff
-        ).update(
-            end_state=EndState.INDETERMINATE,
-            end_timestamp=F("last_seen_at"),
-            end_state_reason=reason,
-        )
-        ended += count
+        # An OTLP session still running has had no root span (the root sets the end state).
+        for protocol, reason in reasons.items():
+            ended += Session.objects.filter(
+                id__in=[c[0] for c in candidates],
+                end_state__isnull=True,
+                last_seen_at__lt=cutoff,
+                protocol=protocol,
+            ).update(
+                end_state=EndState.INDETERMINATE,
+                end_timestamp=F("last_seen_at"),
+                end_state_reason=reason,
+            )
         days = defaultdict(set)
         for _, project_id, started in candidates:
             days[project_id].add(started.astimezone(UTC).date())

@@ -205,3 +205,118 @@ def test_a_deleted_sessions_token_gets_404_and_stores_nothing(client, world):
         )
         assert response.status_code == 404, response.content
     assert not Event.objects.exists()
+
+
+# --- OTLP: /v1/traces with ingest tokens and project keys ------------------------------------
+
+
+def _otlp_body(trace_id: bytes) -> bytes:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    message = ExportTraceServiceRequest()
+    span = message.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.name = trace_id, b"\x01" * 8, "step"
+    span.start_time_unix_nano = span.end_time_unix_nano = 1_790_000_000_000_000_000
+    return message.SerializeToString()
+
+
+def _ingest_token(client, api_key) -> str:
+    response = post(client, "/v3/auth/token", {"api_key": api_key})
+    return response.json()["token"]
+
+
+OTLP_CREDENTIALS = [
+    "none",
+    "malformed bearer",
+    "unknown key as bearer",
+    "unknown key header",
+    "revoked key's token",
+    "revoked key as bearer",
+    "a v2 session jwt",
+    "a forged token",
+    "an expired token",
+]
+
+
+def _bearer(key, issued, secret) -> dict:
+    from projects.tokens import TOKEN_ALGORITHM, TOKEN_AUDIENCE
+
+    claims = {"pid": str(key.project_id), "kid": str(key.pk), "aud": TOKEN_AUDIENCE}
+    claims.update(iat=issued, exp=issued + timedelta(days=30))
+    return {
+        "HTTP_AUTHORIZATION": "Bearer " + pyjwt.encode(claims, secret, algorithm=TOKEN_ALGORITHM)
+    }
+
+
+@pytest.mark.parametrize("credential", OTLP_CREDENTIALS)
+def test_otlp_traces_refuse_bad_credentials_with_401_and_store_nothing(
+    client, world, api_key, credential
+):
+    from projects.tokens import _secret as token_secret
+    from sessions.models import Session
+
+    before = Session.objects.count()
+    key = find_active_key(api_key)
+    token = _ingest_token(client, api_key)
+    now = datetime.now(UTC)
+    headers = {
+        "none": {},
+        "malformed bearer": {"HTTP_AUTHORIZATION": "Bearer"},
+        "unknown key as bearer": {"HTTP_AUTHORIZATION": f"Bearer {uuid.uuid4()}"},
+        "unknown key header": {"HTTP_X_AGENTOPS_API_KEY": str(uuid.uuid4())},
+        "revoked key's token": {"HTTP_AUTHORIZATION": f"Bearer {token}"},
+        "revoked key as bearer": {"HTTP_AUTHORIZATION": f"Bearer {api_key}"},
+        "a v2 session jwt": {"HTTP_AUTHORIZATION": f"Bearer {world['jwt']}"},
+        "a forged token": _bearer(key, now, b"not-our-secret-but-long-enough-for-hs256"),
+        "an expired token": _bearer(key, now - timedelta(days=40), token_secret()),
+    }[credential]
+    if credential.startswith("revoked"):
+        revoke_key(key)
+    response = client.post(
+        "/v1/traces",
+        _otlp_body(uuid.uuid4().bytes),
+        content_type="application/x-protobuf",
+        **headers,
+    )
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/x-protobuf"
+    assert api_key.encode() not in response.content
+    assert Session.objects.count() == before
+
+
+@pytest.mark.parametrize("credential", ["token", "key as bearer", "key header"])
+def test_otlp_traces_accept_tokens_and_project_keys(client, world, api_key, project, credential):
+    from sessions.models import Session
+
+    headers = {
+        "token": {"HTTP_AUTHORIZATION": f"Bearer {_ingest_token(client, api_key)}"},
+        "key as bearer": {"HTTP_AUTHORIZATION": f"Bearer {api_key}"},
+        "key header": {"HTTP_X_AGENTOPS_API_KEY": api_key},
+    }[credential]
+    trace_id = uuid.uuid4()
+    response = client.post(
+        "/v1/traces", _otlp_body(trace_id.bytes), content_type="application/x-protobuf", **headers
+    )
+    assert response.status_code == 200
+    assert Session.objects.get(pk=trace_id).project == project
+
+
+def test_a_token_of_another_project_cannot_write_into_this_projects_trace(
+    client, world, api_key, other_api_key, project
+):
+    from sessions.models import Session
+
+    trace_id = uuid.uuid4()
+    body = _otlp_body(trace_id.bytes)
+    client.post("/v1/traces", body, content_type="application/x-protobuf",
+                HTTP_X_AGENTOPS_API_KEY=api_key)  # fmt: skip
+    response = client.post(
+        "/v1/traces",
+        _otlp_body(trace_id.bytes),
+        content_type="application/x-protobuf",
+        HTTP_AUTHORIZATION=f"Bearer {_ingest_token(client, other_api_key)}",
+    )
+    assert response.status_code == 200 and b"not available" in response.content
+    assert Session.objects.get(pk=trace_id).project == project

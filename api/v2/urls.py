@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView
 
+import agentops_site.converters  # noqa: F401  (registers <sid:...>)
 from api.v2 import agents, developer_errors, events, sessions
 
 urlpatterns = [
@@ -9,12 +10,12 @@ urlpatterns = [
     path("reauthorize_jwt", sessions.ReauthorizeView.as_view(), name="v2-reauthorize-jwt"),
     path("sessions", sessions.SessionListView.as_view(), name="v2-sessions"),
     path(
-        "sessions/<uuid:session_id>/stats",
+        "sessions/<sid:session_id>/stats",
         sessions.SessionStatsView.as_view(),
         name="v2-session-stats",
     ),
     path(
-        "sessions/<uuid:session_id>/export",
+        "sessions/<sid:session_id>/export",
         sessions.SessionExportView.as_view(),
         name="v2-session-export",
     ),

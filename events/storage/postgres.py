@@ -3,6 +3,7 @@ database and streamed by COPY, advisory locks for rollups, BRIN upkeep."""
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import nullcontext
 
@@ -114,12 +115,14 @@ def _statement_scope():
     return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
-def _batch_document(rows: list[EventRow]) -> str:
+def _batch_document(rows: list[EventRow], session_ids: list | None = None) -> str:
     """The rows as one JSON array: money as decimal strings (exact), times as ISO 8601 with
-    offset and microseconds, the payload as the validated JSON text itself."""
+    offset and microseconds, the payload as the validated JSON text itself; session_ids (one per
+    row) adds each row's session_id, for a request of several traces."""
     return orjson.dumps(
         [
             {
+                "session_id": None if session_ids is None else session_ids[n],
                 "id": r.id,
                 "event_type": r.event_type,
                 "init_timestamp": r.init_timestamp,
@@ -136,7 +139,7 @@ def _batch_document(rows: list[EventRow]) -> str:
                 "span_id": r.span_id,
                 "parent_span_id": r.parent_span_id,
             }
-            for r in rows
+            for n, r in enumerate(rows)
         ]
     ).decode()
 
@@ -228,3 +231,150 @@ def summarize_new_event_ranges() -> int | None:
     except OperationalError:
         logger.warning("event BRIN summary skipped: the table is busy", exc_info=True)
         return None
+
+
+# --- OTLP traces (events/otlp_ingest.py) -----------------------------------------------------
+# A request's spans, grouped by trace, are written in two statements whatever the number of
+# traces: the first creates the sessions that do not exist yet (INSERT ... ON CONFLICT DO
+# NOTHING: several processes may send a trace's first spans at once, and a conflicting insert
+# waits for the other's commit instead of failing); the second, which starts after it and so
+# sees every session committed by then, keeps only the traces that are sessions of the grant's
+# project, inserts their events, adds the inserted rows to the totals, applies a root span's
+# session fields and records the key's use. A trace id another project owns matches no session
+# of ours: its spans are refused, never joined.
+
+_CREATE_TRACE_SESSIONS_SQL = """
+INSERT INTO agent_sessions_session (
+    id, project_id, init_timestamp, last_seen_at, created_at, protocol, sdk_version,
+    end_state_reason, video, llm_count, tool_count, action_count, error_count, api_count,
+    prompt_tokens, completion_tokens, cost, cost_unknown_events
+)
+SELECT t.id, %(project_id)s, t.started, %(now)s, %(now)s, 'otlp', t.sdk_version,
+       '', '', 0, 0, 0, 0, 0, 0, 0, 0, 0
+FROM jsonb_to_recordset(%(traces)s::jsonb) AS t(id uuid, started timestamptz, sdk_version text)
+WHERE EXISTS (
+    SELECT 1 FROM projects_apikey
+    WHERE id = %(key_id)s AND project_id = %(project_id)s AND revoked_at IS NULL
+)
+ON CONFLICT (id) DO NOTHING
+"""
+
+_ADD_TRACE_TOTALS = ",\n        ".join(
+    f"{field} = s.{field} + coalesce(agg.{name}, 0)" for field, name in SQL_NAME_OF_FIELD.items()
+)
+_WRITE_TRACES_SQL = f"""
+WITH grant_key AS (
+    SELECT EXISTS (
+        SELECT 1 FROM projects_apikey
+        WHERE id = %(key_id)s AND project_id = %(project_id)s AND revoked_at IS NULL
+    ) AS live
+),
+traces AS (
+    SELECT * FROM jsonb_to_recordset(%(traces)s::jsonb) AS t(
+        id uuid, started timestamptz, has_root boolean, end_state text, end_state_reason text,
+        root_end timestamptz, host_env jsonb, metadata jsonb, root_span jsonb
+    )
+),
+target AS (
+    SELECT s.id FROM agent_sessions_session AS s, grant_key, traces
+    WHERE grant_key.live AND s.id = traces.id AND s.project_id = %(project_id)s
+),
+ins AS (
+    INSERT INTO events_event ({_COLUMNS})
+    SELECT r.id, r.session_id, %(project_id)s, r.event_type, r.init_timestamp, r.end_timestamp,
+           %(now)s, r.agent_id, r.name, r.model, r.prompt_tokens, r.completion_tokens, r.cost,
+           r.cost_source, r.trigger_event_id, r.payload, r.span_id, r.parent_span_id
+    FROM jsonb_to_recordset(%(batch)s::jsonb) AS r(
+        id uuid, session_id uuid, event_type text, init_timestamp timestamptz,
+        end_timestamp timestamptz, agent_id uuid, name text, model text, prompt_tokens integer,
+        completion_tokens integer, cost numeric, cost_source text, trigger_event_id uuid,
+        payload jsonb, span_id text, parent_span_id text
+    )
+    WHERE r.session_id IN (SELECT id FROM target)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING session_id, event_type, prompt_tokens, completion_tokens, cost
+),
+agg AS (
+    SELECT session_id, count(*) AS n, {SQL_TOTALS_OF_EVENTS} FROM ins GROUP BY session_id
+),
+written AS (
+    -- Only the root sets the end fields, and always: a root arriving after the reaper ended
+    -- the session replaces its Indeterminate. init is the earliest start seen.
+    UPDATE agent_sessions_session AS s SET
+        {_ADD_TRACE_TOTALS},
+        last_seen_at = %(now)s,
+        init_timestamp = LEAST(s.init_timestamp, t.started),
+        end_state = CASE WHEN t.has_root THEN t.end_state ELSE s.end_state END,
+        end_state_reason = CASE WHEN t.has_root THEN t.end_state_reason
+                                ELSE s.end_state_reason END,
+        end_timestamp = CASE WHEN t.has_root
+                             THEN GREATEST(t.root_end, LEAST(s.init_timestamp, t.started))
+                             ELSE s.end_timestamp END,
+        host_env = CASE WHEN t.has_root AND t.host_env IS NOT NULL THEN t.host_env
+                        ELSE s.host_env END,
+        metadata = CASE WHEN t.has_root THEN t.metadata ELSE s.metadata END,
+        root_span = CASE WHEN t.has_root THEN t.root_span ELSE s.root_span END
+    FROM traces AS t LEFT JOIN agg ON agg.session_id = t.id
+    WHERE s.id = t.id AND s.id IN (SELECT id FROM target)
+    RETURNING s.id, coalesce(agg.n, 0) AS n
+),
+key_use AS (
+    UPDATE projects_apikey AS k SET last_used_at = %(now)s, last_span_at = %(now)s
+    FROM grant_key
+    WHERE grant_key.live AND k.id = %(key_id)s
+      AND (k.last_used_at IS NULL OR k.last_used_at < %(used_before)s
+           OR k.last_span_at IS NULL OR k.last_span_at < %(used_before)s
+           OR k.last_span_at < k.last_token_at)
+)
+SELECT grant_key.live, (SELECT json_agg(json_build_array(id, n)) FROM written) FROM grant_key
+"""
+
+
+def write_traces(traces, *, project_id, key_id, now) -> dict:
+    """Store a request's traces (events.otlp_ingest.TraceWrite: session_id, started,
+    sdk_version, rows, root) for an ingest grant; {session_id: rows inserted} for the traces
+    that are sessions of the project (a trace missing from it is another project's). Raises
+    projects.auth.KeyRevoked when the grant's key is revoked. Two statements (see above)."""
+    trace_doc = orjson.dumps(
+        [
+            {
+                "id": t.session_id,
+                "started": t.started,
+                "sdk_version": t.sdk_version,
+                "has_root": t.root is not None,
+                **(_root_document(t.root) if t.root is not None else {}),
+            }
+            for t in traces
+        ]
+    ).decode()
+    params = {
+        "project_id": project_id,
+        "key_id": key_id,
+        "now": now,
+        "used_before": now - LAST_USED_RESOLUTION,
+        "traces": trace_doc,
+        "batch": _batch_document(
+            [r for t in traces for r in t.rows],
+            [t.session_id for t in traces for _ in t.rows],
+        ),
+    }
+    with _statement_scope(), server_binding_cursor() as cursor:
+        cursor.execute(_CREATE_TRACE_SESSIONS_SQL, params)
+        cursor.execute(_WRITE_TRACES_SQL, params)
+        key_live, written = cursor.fetchone()
+    if not key_live:
+        raise KeyRevoked
+    if isinstance(written, str):  # json_agg arrives as text through some adapters
+        written = orjson.loads(written)
+    return {uuid.UUID(sid): n for sid, n in (written or [])}
+
+
+def _root_document(root) -> dict:
+    return {
+        "end_state": root.end_state,
+        "end_state_reason": root.end_state_reason,
+        "root_end": root.end_timestamp,
+        "host_env": root.host_env,
+        "metadata": root.metadata,
+        "root_span": root.span,
+    }

@@ -9,9 +9,9 @@ from django.db import transaction
 from events.models import Event
 from events.rows import EXPORT_SECTIONS, comma_joined, event_row
 from events.validation import EventRow
-from projects.auth import KeyRevoked, touch_key
+from projects.auth import LAST_USED_RESOLUTION, KeyRevoked, touch_key
 from projects.models import ApiKey
-from sessions.models import Session
+from sessions.models import Protocol, Session
 from sessions.services import SessionNotAvailable
 from sessions.totals import add_totals, totals_of
 
@@ -20,49 +20,118 @@ EXPORT_CHUNK = 2000
 
 def write_events(rows: list[EventRow], *, session_id, project_id, key_id, now) -> int:
     with transaction.atomic():
-        key = (
-            ApiKey.objects.filter(pk=key_id, project_id=project_id, revoked_at__isnull=True)
-            .values_list("pk", "last_used_at")
-            .first()
-        )
-        if key is None:
-            raise KeyRevoked
+        key = _live_key(key_id, project_id)
         session = Session.objects.select_for_update().filter(id=session_id, project_id=project_id)
         if not session.exists():
             raise SessionNotAvailable
-        existing = set(
-            Event.objects.filter(id__in=[r.id for r in rows]).values_list("id", flat=True)
-        )
-        new = [r for r in rows if r.id not in existing]
-        Event.objects.bulk_create(
-            [
-                Event(
-                    id=r.id,
-                    session_id=session_id,
-                    project_id=project_id,
-                    event_type=r.event_type,
-                    init_timestamp=r.init_timestamp,
-                    end_timestamp=r.end_timestamp,
-                    received_at=now,
-                    agent_id=r.agent_id,
-                    name=r.name,
-                    model=r.model,
-                    prompt_tokens=r.prompt_tokens,
-                    completion_tokens=r.completion_tokens,
-                    cost=r.cost,
-                    cost_source=r.cost_source,
-                    trigger_event_id=r.trigger_event_id,
-                    payload=r.payload,
-                    span_id=r.span_id,
-                    parent_span_id=r.parent_span_id,
-                )
-                for r in new
-            ],
-            batch_size=500,
-        )
+        new = _insert_new(rows, [session_id] * len(rows), project_id=project_id, now=now)
         add_totals(session, totals_of(new), last_seen_at=now)
         touch_key(key_id, key[1])
     return len(new)
+
+
+def _live_key(key_id, project_id):
+    """(pk, last_used_at, last_span_at, last_token_at) of the grant's key; KeyRevoked if none."""
+    key = (
+        ApiKey.objects.filter(pk=key_id, project_id=project_id, revoked_at__isnull=True)
+        .values_list("pk", "last_used_at", "last_span_at", "last_token_at")
+        .first()
+    )
+    if key is None:
+        raise KeyRevoked
+    return key
+
+
+def _insert_new(rows, session_ids, *, project_id, now) -> list[EventRow]:
+    """Insert the rows whose id is not stored yet (writers are serialised: look, then insert);
+    the rows inserted."""
+    existing = set(Event.objects.filter(id__in=[r.id for r in rows]).values_list("id", flat=True))
+    new = [(r, s) for r, s in zip(rows, session_ids, strict=True) if r.id not in existing]
+    Event.objects.bulk_create(
+        [
+            Event(
+                id=r.id,
+                session_id=sid,
+                project_id=project_id,
+                event_type=r.event_type,
+                init_timestamp=r.init_timestamp,
+                end_timestamp=r.end_timestamp,
+                received_at=now,
+                agent_id=r.agent_id,
+                name=r.name,
+                model=r.model,
+                prompt_tokens=r.prompt_tokens,
+                completion_tokens=r.completion_tokens,
+                cost=r.cost,
+                cost_source=r.cost_source,
+                trigger_event_id=r.trigger_event_id,
+                payload=r.payload,
+                span_id=r.span_id,
+                parent_span_id=r.parent_span_id,
+            )
+            for r, sid in new
+        ],
+        batch_size=500,
+    )
+    return [r for r, _ in new]
+
+
+def write_traces(traces, *, project_id, key_id, now) -> dict:
+    """What postgres.write_traces does, in one IMMEDIATE transaction: {session_id: rows
+    inserted} for the traces that are sessions of the project; KeyRevoked."""
+    written: dict = {}
+    with transaction.atomic():
+        key = _live_key(key_id, project_id)
+        Session.objects.bulk_create(
+            [
+                Session(
+                    id=t.session_id,
+                    project_id=project_id,
+                    init_timestamp=t.started,
+                    last_seen_at=now,
+                    protocol=Protocol.OTLP,
+                    sdk_version=t.sdk_version,
+                )
+                for t in traces
+            ],
+            ignore_conflicts=True,
+        )
+        ours = {
+            sid: init
+            for sid, init in Session.objects.filter(
+                id__in=[t.session_id for t in traces], project_id=project_id
+            ).values_list("id", "init_timestamp")
+        }
+        for t in traces:
+            if t.session_id not in ours:
+                continue
+            new = _insert_new(t.rows, [t.session_id] * len(t.rows), project_id=project_id, now=now)
+            init = min(ours[t.session_id], t.started)
+            also = {"last_seen_at": now, "init_timestamp": init}
+            if t.root is not None:
+                root = t.root
+                also.update(
+                    end_state=root.end_state,
+                    end_state_reason=root.end_state_reason,
+                    end_timestamp=max(root.end_timestamp, init),
+                    metadata=root.metadata,
+                    root_span=root.span,
+                )
+                if root.host_env is not None:
+                    also["host_env"] = root.host_env
+            add_totals(Session.objects.filter(id=t.session_id), totals_of(new), **also)
+            written[t.session_id] = len(new)
+        _, last_used, last_span, last_token = key
+        resolution = now - LAST_USED_RESOLUTION
+        if (
+            last_used is None
+            or last_used < resolution
+            or last_span is None
+            or last_span < resolution
+            or (last_token is not None and last_span < last_token)
+        ):
+            ApiKey.objects.filter(pk=key_id).update(last_used_at=now, last_span_at=now)
+    return written
 
 
 def export_chunks(session_id) -> Iterator[tuple[int, bytes]]:
