@@ -31,6 +31,9 @@ def broker_dir(tmp_path, transactional_db):
     folder = tmp_path / "broker"
     keys = ("broker_url", "broker_transport", "broker_transport_options", "task_always_eager")
     saved = {key: celery_app.conf[key] for key in keys}
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration (the
+    # Postgres pass of CI sets it to Redis): this process must send to the directory.
+    saved_env = os.environ.pop("CELERY_BROKER_URL", None)
     celery_app.conf.update(
         broker_url=broker.URL,
         broker_transport="agentops_site.broker:Transport",
@@ -41,6 +44,8 @@ def broker_dir(tmp_path, transactional_db):
     try:
         yield folder
     finally:
+        if saved_env is not None:
+            os.environ["CELERY_BROKER_URL"] = saved_env
         celery_app.conf.update(saved)
         _reset_app_connections()
 
