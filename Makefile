@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTHON ?= python3
 
-.PHONY: install run test test-fast lint worker beat demo clean bench reliability
+.PHONY: install run dev demo-setup test test-fast lint worker beat demo clean bench reliability
 
 $(VENV)/.installed: pyproject.toml sdk/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,10 +14,31 @@ $(VENV)/.installed: pyproject.toml sdk/pyproject.toml
 
 install: $(VENV)/.installed
 
-run: install
+# A key of this checkout's own, made once: DEBUG off refuses the development key.
+var/secret_key:
+	mkdir -p var
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+# Production serving on loopback: gunicorn + WhiteNoise with DEBUG off, a Celery worker and beat
+# on the directory broker (or CELERY_BROKER_URL), all three as one honcho process group. Plain
+# HTTP on 127.0.0.1, so no TLS redirect and no Secure-only cookies.
+RUN_ENV = DJANGO_DEBUG=0 SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" \
+	SECURE_SSL_REDIRECT=$${SECURE_SSL_REDIRECT:-0} SECURE_COOKIES=$${SECURE_COOKIES:-0} \
+	SECURE_HSTS_SECONDS=$${SECURE_HSTS_SECONDS:-0}
+
+# The demo user has a known password: demo_setup runs only with DEBUG, here for itself alone
+# (the server it prints is on loopback).
+demo-setup:
 	$(PY) manage.py migrate --no-input
-	PUBLIC_URL=$${PUBLIC_URL:-http://127.0.0.1:$(PORT)} $(PY) manage.py demo_setup
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	DJANGO_DEBUG=1 PUBLIC_URL=$${PUBLIC_URL:-http://127.0.0.1:$(PORT)} $(PY) manage.py demo_setup
+
+run: install var/secret_key demo-setup
+	$(RUN_ENV) $(PY) manage.py collectstatic --no-input -v 0
+	$(RUN_ENV) WEB_BIND=127.0.0.1:$(PORT) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --env /dev/null -f Procfile start
+
+# For developers: runserver (DEBUG, autoreload) with the same worker and beat.
+dev: install demo-setup
+	WEB_BIND=127.0.0.1:$(PORT) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho --env /dev/null -f Procfile.dev start
 
 test: install
 	$(PY) -m pytest

@@ -1,10 +1,29 @@
+import logging
 import os
+from pathlib import Path
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentops_site.settings")
 
 app = Celery("agentops_site")
-# Every CELERY_* Django setting configures the app; with no broker, tasks run eagerly.
+# Every CELERY_* Django setting configures the app (the broker included: with no
+# CELERY_BROKER_URL, the directory broker of agentops_site/broker.py).
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+logger = logging.getLogger(__name__)
+
+
+@worker_init.connect
+def _recover_unacknowledged(sender=None, **kwargs) -> None:
+    """A worker starting on the directory broker requeues what a killed worker left taken."""
+    from agentops_site import broker
+
+    conf = app.conf
+    if not broker.is_directory_broker(conf.broker_url):
+        return
+    count = broker.recover_unacked(Path(conf.broker_transport_options["data_folder_in"]))
+    if count:
+        logger.warning("requeued %d message(s) a stopped worker had not acknowledged", count)

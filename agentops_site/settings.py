@@ -1,6 +1,7 @@
 """Every setting comes from the environment; see the settings table in README.md."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -50,6 +52,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a login from a locked-out address before any password is checked.
+    "agentops_site.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "agentops_site.urls"
@@ -65,6 +75,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.onboarding.context",
             ],
         },
     },
@@ -148,8 +159,11 @@ LOGOUT_REDIRECT_URL = "login"
 # --- Security outside DEBUG -----------------------------------------------------------------
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# `make run` serves plain HTTP on loopback with DEBUG off: cookies marked Secure would never
+# come back over http://127.0.0.1, so it sets SECURE_COOKIES=0 (and SECURE_SSL_REDIRECT=0).
+SECURE_COOKIES = env_bool("SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
@@ -166,7 +180,8 @@ if not DEBUG:
 SESSION_INACTIVITY_TIMEOUT = env_int("SESSION_INACTIVITY_TIMEOUT", 1800, minimum=1)
 DATA_RETENTION_DAYS = env_int("DATA_RETENTION_DAYS", 0)
 SESSION_JWT_TTL = env_int("SESSION_JWT_TTL", 24 * 3600, minimum=60)
-PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The address SDK snippets and hints show. Empty (the default): the address the browser is on.
+PUBLIC_URL = env_str("PUBLIC_URL", "").rstrip("/")
 
 # Bounds on what one request may carry; see events/limits.py for the per-event ones.
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
@@ -181,8 +196,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", None, schemes=("redis", "rediss", "amqp", "amqps", "memory")
 )
-# With no broker the embedded default runs every task in-process, at the call site.
-CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+# With no broker configured, tasks still go through a real broker: files in CELERY_BROKER_DIR
+# (agentops_site/broker.py), consumed by the worker and beat that `make run` starts beside the
+# web server (Procfile). Nothing runs inside a request, and queued work survives restarts.
+CELERY_BROKER_DIR = Path(env_str("CELERY_BROKER_DIR", str(BASE_DIR / "var" / "broker")))
+BROKER_IS_FILESYSTEM = CELERY_BROKER_URL is None
+if BROKER_IS_FILESYSTEM:
+    from agentops_site import broker as _directory_broker
+
+    CELERY_BROKER_URL = _directory_broker.URL
+    CELERY_BROKER_TRANSPORT = "agentops_site.broker:Transport"
+# Tasks run at the call site only when asked (scripts, the unit tests' conftest): never by
+# default, so a deployment without a broker server still hands work to its worker.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -203,6 +229,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": max(1, _RESTORE_PERIOD // 10),
     "socket_connect_timeout": 5,
 }
+if BROKER_IS_FILESYSTEM:
+    # The directory broker redelivers on a worker's restart, not after a timeout (broker.py).
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(_directory_broker.transport_options(CELERY_BROKER_DIR))
 # Lets several deployments (or test runs) share one Redis without taking each other's tasks.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE = {
@@ -241,6 +270,19 @@ API_KEY_RATE_LIMIT = env_int("API_KEY_RATE_LIMIT", 0)
 API_KEY_RATE_WINDOW = env_int("API_KEY_RATE_WINDOW", 60, minimum=1)
 # How many reverse proxies in front of gunicorn append to X-Forwarded-For (0: use REMOTE_ADDR).
 THROTTLE_TRUSTED_PROXIES = env_int("THROTTLE_TRUSTED_PROXIES", 0)
+
+# --- Login throttling (django-axes) ---------------------------------------------------------
+
+# Failed dashboard/admin logins per client address before it is locked out for
+# LOGIN_LOCKOUT_MINUTES; counted in the database, so every web process shares the count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The same client address as the API throttles (THROTTLE_TRUSTED_PROXIES).
+AXES_CLIENT_IP_CALLABLE = "agentops_site.login_throttle.client_ip"
+AXES_VERBOSE = False
 
 # --- REST framework -------------------------------------------------------------------------
 
@@ -283,4 +325,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
+    # django-axes logs every successful login at INFO; lockouts are WARNING and still shown.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

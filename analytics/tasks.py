@@ -13,7 +13,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from analytics import retention, rollups
-from analytics.scheduling import redis_client, release_days
+from analytics.scheduling import ROLLUP_TASK, release_pending
 from sessions import services
 
 logger = logging.getLogger(__name__)
@@ -29,16 +29,14 @@ TASK_OPTIONS = {
 }
 
 
-@shared_task(name="analytics.rollup_days", soft_time_limit=240, time_limit=300, **TASK_OPTIONS)
+@shared_task(name=ROLLUP_TASK, soft_time_limit=240, time_limit=300, **TASK_OPTIONS)
 def rollup_days_task(project_id: str, days: list[str]) -> int:
     """Recompute the rollups of these days (ISO dates) of one project."""
     app = rollup_days_task.app
     if not app.conf.task_always_eager:
         # Before reading any row: a batch that commits from now on queues its own rollup.
         try:
-            client = redis_client(app.conf.broker_url)
-            if client is not None:
-                release_days(client, project_id, days)
+            release_pending(app, project_id, days)
         except Exception:
             logger.warning("could not release pending rollup keys", exc_info=True)
     done = rollups.rollup_days(project_id, [date.fromisoformat(d) for d in days])

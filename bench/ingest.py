@@ -17,18 +17,22 @@ core through events.ingest.prepare_batch).
     .venv/bin/python bench/ingest.py [--rounds 3] [--clients 8] [--batches 100]
                                      [--broker redis://127.0.0.1:6379/7] [--workers 4]
 
---broker unset: no Celery broker, so each batch's rollup runs in-process after its commit (the
-embedded default). With --broker: the production configuration (the rollup is queued on Redis;
-no worker runs during the benchmark, so the queue is purged afterwards).
+--broker unset: no broker server, as `make run` (the embedded default): rollups are queued on the
+directory broker (agentops_site/broker.py, in a temporary directory) and a Celery worker runs them
+during the benchmark, on the same machine, as `make run`'s does. With --broker: the production
+configuration (the rollup is queued on Redis; no worker runs during the benchmark, so the queue is
+purged afterwards).
 """
 
 import argparse
 import http.client
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -55,7 +59,7 @@ SECRET = "bench-secret-key-" + "x" * 48
 STAGING_CHUNK = 5000
 
 
-def server_env(database_url: str, broker: str | None) -> dict:
+def server_env(database_url: str, broker: str | None, broker_dir: str | None = None) -> dict:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -71,7 +75,18 @@ def server_env(database_url: str, broker: str | None) -> dict:
         # Keep the benchmark's messages out of anyone else's queue on a shared Redis.
         env["CELERY_TASK_DEFAULT_QUEUE"] = "bench-ingest"
         env["CACHE_KEY_PREFIX"] = "bench-ingest"
+    elif broker_dir:
+        env["CELERY_BROKER_DIR"] = broker_dir
     return env
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    """`make run`'s Celery worker (Procfile), consuming the directory broker."""
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/celery"), "-A", "agentops_site", "worker", "--loglevel=WARNING",
+         "--concurrency=1", "--without-mingle", "--without-gossip"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )  # fmt: skip
 
 
 def start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
@@ -446,7 +461,8 @@ def main() -> None:
     args = parser.parse_args()
 
     url = ensure_database(args.db)
-    env = server_env(url, args.broker)
+    broker_dir = None if args.broker else tempfile.mkdtemp(prefix="bench-ingest-broker-")
+    env = server_env(url, args.broker, broker_dir)
     # The bench process uses the same settings as the server (broker included), so that the
     # in-process statement count matches what gunicorn runs.
     setup_django(
@@ -454,11 +470,13 @@ def main() -> None:
         **{k: env[k] for k in ("DJANGO_DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")},
         SECURE_SSL_REDIRECT="0",
         **({"CELERY_BROKER_URL": args.broker} if args.broker else {}),
+        **({"CELERY_BROKER_DIR": broker_dir} if broker_dir else {}),
     )
     truncate_events()
     project, api_key = setup_project()
     statements = statements_per_batch(api_key)
     server = start_gunicorn(env, args.port, args.workers)
+    worker = start_worker(env) if broker_dir else None
     rounds = []
     try:
         for n in range(args.rounds):
@@ -513,9 +531,14 @@ def main() -> None:
             del work, rows
     finally:
         stop_gunicorn(server)
+        if worker is not None:
+            stop_gunicorn(worker)  # the same SIGTERM to its process group
+            shutil.rmtree(broker_dir, ignore_errors=True)
     report(
         "ingest",
-        config="broker " + args.broker if args.broker else "no broker (rollups in-process)",
+        config="broker " + args.broker
+        if args.broker
+        else "no broker server (directory broker, one Celery worker)",
         clients=args.clients,
         batch=100,
         workers=args.workers,

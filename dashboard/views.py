@@ -3,11 +3,11 @@
 Every page makes a fixed number of queries whatever the page size (pinned in
 tests/test_dashboard_queries.py)."""
 
+import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import orjson
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import (
@@ -17,6 +17,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -104,6 +105,18 @@ def project_create(request):
     )
 
 
+@require_GET
+def drilldown(request):
+    """/drilldown?session_id=<uuid>: the link the official 0.3 SDK prints for a session (its host
+    is app.agentops.ai; a user swaps in ours). Redirects to the session's permalink, which asks
+    for a login and finds the project; a missing or malformed id is a 404."""
+    try:
+        session_id = uuid.UUID(request.GET.get("session_id", "").strip())
+    except ValueError:
+        raise Http404("The link names no session: /drilldown?session_id=<session id>.") from None
+    return redirect("session_permalink", session_id=session_id)
+
+
 # --- Overview -------------------------------------------------------------------------------
 
 
@@ -121,7 +134,6 @@ def overview(request, slug):
         form=form,
         range=time_range,
         has_sessions=has_sessions,
-        public_url=settings.PUBLIC_URL,
         keys_without_spans=services.keys_fetching_tokens_without_spans(
             ApiKey.objects.filter(project=project, last_token_at__isnull=False), now
         ),
@@ -356,35 +368,48 @@ def _settings_context(request, project, membership, **extra) -> dict:
         key_form=KeyCreateForm(),
         name_form=ProjectNameForm(initial={"name": project.name}),
         member_form=MemberAddForm(),
-        public_url=settings.PUBLIC_URL,
     )
     context.update(extra)
     return context
+
+
+# The session key under which a just-created API key waits for the page that shows it once.
+NEW_KEY_SESSION_KEY = "dashboard:new-api-key"
 
 
 @login_required
 @require_GET
 def project_settings(request, slug):
     project, membership = get_project_for_user(request, slug, owner=True)
-    return render(
-        request, "dashboard/settings.html", _settings_context(request, project, membership)
-    )
+    # Shown once: popped, so a reload (or the back button) shows the key list without it.
+    new_key = request.session.pop(NEW_KEY_SESSION_KEY, None)
+    if new_key and new_key.get("project") != str(project.pk):
+        new_key = None  # created in another project's settings, opened here by hand: drop it
+    context = _settings_context(request, project, membership, new_key=new_key)
+    response = render(request, "dashboard/settings.html", context)
+    if new_key:
+        # The page holds a secret: no cache (browser or proxy) may keep a copy.
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
 @require_POST
 def key_create(request, slug):
+    """Post/Redirect/Get: the raw key travels to the settings page through the user's session
+    (server-side, popped on first display), so reloading that page never mints another key."""
     project, membership = get_project_for_user(request, slug, owner=True)
     form = KeyCreateForm(request.POST)
     if not form.is_valid():
         context = _settings_context(request, project, membership, key_form=form)
         return render(request, "dashboard/settings.html", context, status=400)
     issued = issue_key(project=project, label=form.cleaned_data["label"], created_by=request.user)
-    # Rendered, not redirected: the raw key exists only in this response and is never stored.
-    context = _settings_context(request, project, membership, new_key=issued)
-    response = render(request, "dashboard/settings.html", context)
-    response["Cache-Control"] = "no-store"
-    return response
+    request.session[NEW_KEY_SESSION_KEY] = {
+        "project": str(project.pk),
+        "raw": issued.raw,
+        "label": issued.api_key.label,
+    }
+    return redirect(f"{reverse('dashboard:settings', args=[project.slug])}#new-key")
 
 
 @login_required

@@ -73,6 +73,11 @@ def base_env(**extra: str) -> dict[str, str]:
         DJANGO_DEBUG="1",
         LOG_LEVEL="WARNING",
     )
+    if "CELERY_BROKER_URL" not in extra:
+        # These servers start no Celery worker: without a broker URL their tasks run in-process,
+        # as before the directory broker became the default (no files left in the checkout's
+        # var/broker for someone's `make run` to consume against another database).
+        env["CELERY_TASK_ALWAYS_EAGER"] = "1"
     env.update(extra)
     return env
 

@@ -68,10 +68,17 @@ def sending_to(broker_url: str, queue: str = "celery") -> Iterator[None]:
     """This process's Celery app sends (not runs) tasks, to this broker and queue."""
     saved = {
         key: celery_app.conf[key]
-        for key in ("broker_url", "task_always_eager", "task_default_queue")
+        for key in ("broker_url", "broker_transport", "task_always_eager", "task_default_queue")
     }
     saved_env = os.environ.get("CELERY_BROKER_URL")
-    celery_app.conf.update(broker_url=broker_url, task_always_eager=False, task_default_queue=queue)
+    celery_app.conf.update(
+        broker_url=broker_url,
+        # The directory broker (no CELERY_BROKER_URL) names its transport class; a URL's own
+        # scheme must choose the transport here.
+        broker_transport=None,
+        task_always_eager=False,
+        task_default_queue=queue,
+    )
     # Celery reads CELERY_BROKER_URL from the environment before its own configuration.
     os.environ["CELERY_BROKER_URL"] = broker_url
     _reset_app_connections()

@@ -27,6 +27,14 @@ def pytest_configure(config):
         "DATABASE_URL", ""
     ).startswith(("postgres://", "postgresql://")):
         raise pytest.UsageError("REQUIRE_POSTGRES=1 but DATABASE_URL is not a postgres:// URL")
+    if not os.environ.get("CELERY_BROKER_URL"):
+        # Without a broker server the settings use the directory broker, consumed by the worker
+        # `make run` starts. The unit tests start no worker: their tasks run in-process, at the
+        # call site. The directory broker itself, with a real worker and beat, is tested in
+        # tests/test_make_run.py and tests/test_directory_broker.py.
+        from agentops_site.celery import app
+
+        app.conf.task_always_eager = True
 
 
 @pytest.fixture(autouse=True)

@@ -28,14 +28,25 @@ CHROMIUM_ARGS = [
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def require_chromium() -> None:
+    """Skip (with the reason) when Debian's Chromium is missing, unless REQUIRE_BROWSER=1 (CI's
+    .ci/run installs it and sets that): then a missing browser fails the test."""
+    if Path(CHROMIUM).exists():
+        return
+    message = f"Debian's chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(message + ", and REQUIRE_BROWSER=1")
+    pytest.skip(message)
+
+
 @pytest.fixture
 def browser_page(live_server):
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
     # between browser steps are ordinary synchronous calls, so let Django allow them.
+    require_chromium()
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    assert Path(CHROMIUM).exists(), "Debian's chromium is required: apt-get install -y chromium"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(
@@ -48,9 +59,18 @@ def browser_page(live_server):
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         # Every request must stay on our own server: no CDN, no outside network.
         outside: list[str] = []
+        # (A blob: URL made by one of our pages is on-host too: Redoc runs its worker from one.
+        # A request our Content-Security-Policy refused never left the browser: not counted.)
+        own = (live_server.url, f"blob:{live_server.url}/")
         page.on(
             "request",
-            lambda req: None if req.url.startswith(live_server.url) else outside.append(req.url),
+            lambda req: None if req.url.startswith(own) else outside.append(req.url),
+        )
+        page.on(
+            "requestfailed",
+            lambda req: (
+                outside.remove(req.url) if req.failure == "csp" and req.url in outside else None
+            ),
         )
         page.set_default_timeout(15_000)
         yield page, errors, outside

@@ -1,4 +1,5 @@
-"""Permission boundaries: members see only their projects (404 otherwise); only owners manage."""
+"""Permission boundaries: members see only their projects (404 otherwise); only owners manage
+(a member asking for an owner's page is told 403: they know the project, they may not manage it)."""
 
 from datetime import timedelta
 
@@ -97,10 +98,11 @@ def test_a_non_owner_member_sees_data_but_cannot_manage_keys_or_members(
         ("post", url("member_add", project.slug), {"username": "bob", "role": "owner"}),
     ):
         response = getattr(client, method)(path, data)
-        assert response.status_code == 404, (method, path)
+        assert response.status_code == 403, (method, path)
+        assert b"Only the project&#x27;s owners manage its settings." in response.content
     alice_membership = Membership.objects.get(project=project, user=alice)
     response = client.post(url("member_remove", project.slug, alice_membership.id))
-    assert response.status_code == 404
+    assert response.status_code == 403
     key.refresh_from_db()
     assert key.revoked_at is None
     assert ApiKey.objects.filter(project=project).count() == 1

@@ -14,7 +14,11 @@ def url(name, *args):
 
 def test_creating_a_key_shows_the_raw_key_once_and_stores_only_its_hash(client, alice, project):
     client.force_login(alice)
-    response = client.post(url("key_create", project.slug), {"label": "production"})
+    created = client.post(url("key_create", project.slug), {"label": "production"})
+    # Post/Redirect/Get: the key page is a GET, so reloading it cannot mint a second key.
+    assert created.status_code == 302
+    assert created["Location"] == url("settings", project.slug) + "#new-key"
+    response = client.get(created["Location"])
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
     body = response.content.decode()
@@ -22,10 +26,26 @@ def test_creating_a_key_shows_the_raw_key_once_and_stores_only_its_hash(client, 
     key = find_active_key(raw)
     assert key is not None and key.project == project and key.label == "production"
     assert key.key_hash != raw and raw not in key.key_hash
-    # The settings page afterwards lists the key by prefix but never shows it whole again.
+    # The settings page afterwards (a reload) lists the key by prefix but never shows it whole
+    # again, mints nothing, and the raw key is gone from the server-side session.
     listing = client.get(url("settings", project.slug)).content.decode()
     assert raw[:8] in listing
     assert raw not in listing
+    assert raw not in str(dict(client.session))
+    assert ApiKey.objects.filter(project=project).count() == 1
+
+
+def test_a_new_key_is_shown_only_in_its_own_projects_settings(
+    client, alice, project, other_project
+):
+    Membership.objects.create(project=other_project, user=alice, role=Membership.Role.OWNER)
+    client.force_login(alice)
+    client.post(url("key_create", project.slug), {"label": "alpha key"})
+    # Opened by hand in another project's settings, the pending key is not shown there...
+    other = client.get(url("settings", other_project.slug)).content.decode()
+    assert 'id="new-key-value"' not in other
+    # ...and is not kept for later either: shown at most once, anywhere.
+    assert 'id="new-key-value"' not in client.get(url("settings", project.slug)).content.decode()
 
 
 def test_revoking_asks_for_confirmation_then_revokes(client, alice, project, api_key):

@@ -62,13 +62,30 @@ def test_debug_reads_booleans(value, expected):
     assert result.stdout.strip() == expected
 
 
-def test_defaults_are_sqlite_and_in_process_celery():
+def test_defaults_are_sqlite_and_the_directory_broker(tmp_path):
+    """No broker server configured: tasks still go to a broker (files under CELERY_BROKER_DIR,
+    for the worker `make run` starts), never run inside the request."""
     result = start(
         "(settings.DATABASES['default']['ENGINE'], settings.CELERY_TASK_ALWAYS_EAGER, "
-        "settings.SESSION_INACTIVITY_TIMEOUT, settings.DATA_RETENTION_DAYS)"
+        "settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT, "
+        "settings.CELERY_BROKER_TRANSPORT_OPTIONS['data_folder_in'], "
+        "settings.SESSION_INACTIVITY_TIMEOUT, settings.DATA_RETENTION_DAYS, settings.PUBLIC_URL)",
+        CELERY_BROKER_DIR=str(tmp_path / "broker"),
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "('django.db.backends.sqlite3', True, 1800, 0)"
+    assert result.stdout.strip() == repr(
+        (
+            "django.db.backends.sqlite3",
+            False,
+            "filesystem://localhost/",
+            "agentops_site.broker:Transport",
+            str(tmp_path / "broker"),
+            1800,
+            0,
+            "",
+        )
+    )
+    assert (tmp_path / "broker" / "processing").is_dir()
 
 
 def test_postgres_and_a_broker_come_from_the_environment():

@@ -53,12 +53,22 @@
   function wireCopyButtons() {
     document.querySelectorAll("[data-copy]").forEach(function (button) {
       button.addEventListener("click", function () {
-        var input = document.querySelector(button.dataset.copy);
-        if (!input) return;
-        input.select();
+        // The source is an input (the new key) or any element (a code snippet).
+        var source = document.querySelector(button.dataset.copy);
+        if (!source) return;
+        var isField = source.tagName === "INPUT" || source.tagName === "TEXTAREA";
+        var text = isField ? source.value : source.textContent;
+        if (isField) {
+          source.select();
+        } else {
+          var range = document.createRange();
+          range.selectNodeContents(source);
+          window.getSelection().removeAllRanges();
+          window.getSelection().addRange(range);
+        }
         var done = function () { button.textContent = "Copied"; };
         if (navigator.clipboard && window.isSecureContext) {
-          navigator.clipboard.writeText(input.value).then(done, function () { document.execCommand("copy"); done(); });
+          navigator.clipboard.writeText(text).then(done, function () { document.execCommand("copy"); done(); });
         } else {
           document.execCommand("copy");
           done();
