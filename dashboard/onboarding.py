@@ -18,11 +18,9 @@ SDK_DIR = Path(settings.BASE_DIR) / "sdk"
 # (shared/protocols/agentops-otlp.md §0). Never a bare `pip install agentops`.
 OFFICIAL_SDK = "agentops==0.3.26"
 OFFICIAL_OTEL_SDK = "agentops==0.4.21"
+_OTEL_1_44 = ("api", "sdk", "proto", "exporter-otlp-proto-common", "exporter-otlp-proto-http")
 OFFICIAL_OTEL_PINS = " ".join(
-    [
-        f"opentelemetry-{name}==1.44.0"
-        for name in ("api", "sdk", "proto", "exporter-otlp-proto-common", "exporter-otlp-proto-http")
-    ]
+    [f"opentelemetry-{name}==1.44.0" for name in _OTEL_1_44]
     + [f"opentelemetry-{name}==0.65b0" for name in ("instrumentation", "semantic-conventions")]
 )
 
