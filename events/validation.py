@@ -287,6 +287,7 @@ def _times(raw: dict, errors: FieldErrors, repairs: Repairs):
 
 _COUNT_FIELDS = ("prompt_tokens", "completion_tokens")
 _PART_FIELDS = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_ALL_COUNT_FIELDS = _COUNT_FIELDS + _PART_FIELDS
 
 
 def _llm_usage(raw: dict, payload: dict, repairs: Repairs) -> dict:
@@ -294,12 +295,21 @@ def _llm_usage(raw: dict, payload: dict, repairs: Repairs) -> dict:
     from the provider's response in `returns` when the wire has none (the official SDK 0.3.26
     sends only prompt/completion tokens, and the response whole); and whether the counts can
     price the call completely. Counts that changed are written back into the payload."""
-    counts = {f: coerce_count(raw.get(f), f, repairs) for f in _COUNT_FIELDS + _PART_FIELDS}
-    if all(counts[f] is None for f in _PART_FIELDS):
-        _parts_from_response(raw.get("returns"), counts, repairs)
-    for field_name, value in counts.items():
-        if value is not None or field_name in payload:
-            payload[field_name] = value
+    counts = {}
+    changed = False
+    for field_name in _ALL_COUNT_FIELDS:
+        value = raw.get(field_name)
+        # The common case (absent, or a plain count) without a call: this runs for every call.
+        if value is not None and (type(value) is not int or not 0 <= value <= MAX_INT32):
+            value = coerce_count(value, field_name, repairs)
+            changed = True
+        counts[field_name] = value
+    if counts["cache_read_tokens"] is None and counts["cache_write_tokens"] is None:
+        changed = _parts_from_response(raw.get("returns"), counts, repairs) or changed
+    if changed:  # the payload keeps the counts as stored, the originals are in the repairs
+        for field_name, value in counts.items():
+            if value is not None or field_name in payload:
+                payload[field_name] = value
     incomplete = None
     prompt, completion = counts["prompt_tokens"], counts["completion_tokens"]
     if prompt is None and completion is not None and _has_content(raw.get("prompt")):
@@ -318,7 +328,7 @@ def _has_content(value) -> bool:
     return value not in (None, "", [], {})
 
 
-def _parts_from_response(returns, counts: dict, repairs: Repairs) -> None:
+def _parts_from_response(returns, counts: dict, repairs: Repairs) -> bool:
     """Cache and reasoning counts from an OpenAI/Anthropic response the SDK sent as `returns`
     (a dict, or the JSON text of one: the official SDK's OpenAI provider sends
     `model_dump_json()`). Anthropic's input count leaves the cache out, so prompt_tokens becomes
@@ -326,18 +336,18 @@ def _parts_from_response(returns, counts: dict, repairs: Repairs) -> None:
     if isinstance(returns, str):
         # Parse only text that can hold a cache or reasoning count: this runs for every call.
         if not (returns.startswith("{") and ('_tokens"' in returns)) or len(returns) > 2**20:
-            return
+            return False
         try:
             returns = orjson.loads(returns)
         except orjson.JSONDecodeError:
-            return
-    if not isinstance(returns, dict) or not isinstance(returns.get("usage"), dict):
-        return
+            return False
+    if type(returns) is not dict or type(returns.get("usage")) is not dict:
+        return False
     usage = usage_from_response(returns)
     if usage is None:
-        return
+        return False
     if not (usage.cache_read_tokens or usage.cache_write_tokens or usage.reasoning_tokens):
-        return
+        return False
     counts["cache_read_tokens"] = usage.cache_read_tokens
     counts["cache_write_tokens"] = usage.cache_write_tokens
     counts["reasoning_tokens"] = usage.reasoning_tokens
@@ -355,6 +365,7 @@ def _parts_from_response(returns, counts: dict, repairs: Repairs) -> None:
         counts["prompt_tokens"] = usage.prompt_tokens
     if counts["completion_tokens"] is None:
         counts["completion_tokens"] = usage.completion_tokens
+    return True
 
 
 def validate_event(raw, *, session_id: uuid.UUID) -> tuple[EventRow | None, FieldErrors]:
@@ -509,6 +520,9 @@ def _payload_json(payload: dict, errors: FieldErrors, repairs: Repairs) -> tuple
             payload[CLIENT_REPAIRED_KEY] = payload[REPAIRED_KEY]
         payload[REPAIRED_KEY] = dict(repairs)
         dumped = orjson.dumps(payload)
+        if may_need_walk(dumped):  # a message quoting a client's text: never store a NUL
+            payload = clean(payload, "", Repairs())
+            dumped = orjson.dumps(payload)
     return payload, dumped.decode()
 
 
