@@ -1,11 +1,13 @@
 """What every endpoint shares: the two credentials (a project API key, a session token), the
 "not available" answer, input validation, and the session link handed to SDKs."""
 
+import orjson
 from rest_framework.views import APIView
 
 from agentops_site.errors import ApiError
 from api.parsers import OrjsonParser
 from api.v2 import schemas
+from events.repairs import Repairs, clean, may_need_walk
 from projects.auth import (
     ApiKeyAuthentication,
     HasApiKey,
@@ -50,3 +52,19 @@ def validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def validated_repaired(serializer_class, data) -> tuple[dict, Repairs]:
+    """(validated data, what was repaired): the body's NULs and non-finite numbers first (only
+    walked when its JSON text says it may hold one), then the serializer's own repairs, each
+    under its field path. A 400 with field errors for what cannot be repaired."""
+    repairs = Repairs()
+    try:
+        dumped = orjson.dumps(data)
+    except (TypeError, orjson.JSONEncodeError):
+        dumped = b"\\u0000"  # cannot tell cheaply: walk
+    if may_need_walk(dumped):
+        data = clean(data, "", repairs)
+    serializer = serializer_class(data=data, context={"repairs": repairs})
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data, repairs

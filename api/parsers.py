@@ -1,4 +1,8 @@
-"""The JSON body parser of the v2 API: bounded size, gzip accepted (bombs refused), orjson."""
+"""The JSON body parser of the v2 API: bounded size, gzip accepted (bombs refused), orjson.
+
+A body with bare NaN / Infinity / -Infinity (what Python's json.dumps, the official SDK 0.3.26's
+serialiser, writes for a non-finite float) is read with each one marked (events/repairs.py), so
+the endpoint nulls it at its path and says so instead of refusing the whole batch."""
 
 import zlib
 
@@ -7,6 +11,7 @@ from django.conf import settings
 from rest_framework.parsers import BaseParser
 
 from agentops_site.errors import ApiError
+from events.repairs import rewrite_nonfinite
 from events.validation import MAX_JSON_DEPTH, json_depth_exceeds
 
 GZIP_WBITS = 16 + zlib.MAX_WBITS
@@ -71,7 +76,7 @@ class OrjsonParser(BaseParser):
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise ApiError(f"The request body is not valid JSON: {exc}.", status_code=400) from None
+            data = _with_nonfinite_marked(body, exc)
         if json_depth_exceeds(data, MAX_BODY_DEPTH):
             raise ApiError(
                 f"The request body is nested deeper than {MAX_BODY_DEPTH} levels.",
@@ -79,3 +84,17 @@ class OrjsonParser(BaseParser):
                 errors={"body": [f"At most {MAX_BODY_DEPTH} levels of nesting."]},
             )
         return data
+
+
+def _with_nonfinite_marked(body: bytes, error: orjson.JSONDecodeError):
+    """The body orjson refused, read again with its bare NaN/Infinity and its numbers beyond a
+    double's range marked; a 400 when it has none or is invalid for another reason too. The
+    byte search and orjson's message keep a plainly broken body from paying for the rewrite."""
+    maybe = b"NaN" in body or b"Infinity" in body or "infinity" in str(error)
+    rewritten = rewrite_nonfinite(body) if maybe else None
+    if rewritten is not None:
+        try:
+            return orjson.loads(rewritten)
+        except orjson.JSONDecodeError as exc:
+            error = exc
+    raise ApiError(f"The request body is not valid JSON: {error}.", status_code=400) from None

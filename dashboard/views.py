@@ -227,7 +227,24 @@ def _event_view(event: Event, triggers: dict) -> dict:
     item = {"event": event, "duration": None, "depth": 0}
     if event.end_timestamp:
         item["duration"] = max((event.end_timestamp - event.init_timestamp).total_seconds(), 0)
+    repaired = p.get("repaired")
+    if isinstance(repaired, dict):  # what ingest changed (events/repairs.py), path -> messages
+        item["repaired"] = [
+            (str(path) or "event", "; ".join(map(str, messages)))
+            for path, messages in repaired.items()
+            if isinstance(messages, list)
+        ]
     if event.event_type == EventType.LLM:
+        # Parts of the prompt and completion counts (events/validation.py _llm_usage).
+        item["token_parts"] = [
+            (p[key], label)
+            for key, label in (
+                ("cache_read_tokens", "cache read"),
+                ("cache_write_tokens", "cache write"),
+                ("reasoning_tokens", "reasoning"),
+            )
+            if type(p.get(key)) is int and p[key] > 0
+        ]
         item["prompt"] = payloads.messages(p.get("prompt"), default_role="user")
         item["completion"] = payloads.messages(p.get("completion"), default_role="assistant")
         item["thread_id"] = p.get("thread_id")

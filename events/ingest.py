@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 
+import orjson
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -26,6 +27,8 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict] = field(default_factory=list)
+    # {"index", "id", "repairs": {path: [message]}} for each event stored after a repair
+    warnings: list[dict] = field(default_factory=list)
     days: set[date] = field(default_factory=set)
 
     def as_response(self) -> dict:
@@ -34,18 +37,38 @@ class IngestResult:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
+            "warnings": self.warnings,
         }
 
 
 def cost_of(row: EventRow) -> tuple:
-    """(cost, cost_source): the SDK's own cost, else the price table's, else unknown."""
+    """(cost, cost_source): the SDK's own cost, else the price table's (cache reads and writes
+    at the table's cache prices), else unknown. Counts that cannot price the whole call
+    (row.usage_incomplete) give unknown, never a price that is silently too low."""
     if row.cost is not None:
         return row.cost, CostSource.SDK
-    if row.event_type == "llms":
-        priced = price_llm_call(row.model, row.prompt_tokens, row.completion_tokens)
+    if row.event_type == "llms" and row.usage_incomplete is None:
+        priced = price_llm_call(
+            row.model,
+            row.prompt_tokens,
+            row.completion_tokens,
+            cache_read_tokens=row.cache_read_tokens,
+            cache_write_tokens=row.cache_write_tokens,
+        )
         if priced is not None:
             return priced, CostSource.PRICE_TABLE
     return None, CostSource.UNKNOWN
+
+
+def _say_unknown_cost(row: EventRow) -> None:
+    """An LLM call whose counts are incomplete says why its cost is unknown, in its answer
+    and its payload."""
+    note = f"Unknown: {row.usage_incomplete}; a price from these counts would be too low."
+    repairs = row.repairs if row.repairs is not None else {}
+    repairs.setdefault("cost", []).append(note)
+    row.repairs = repairs
+    row.payload["repaired"] = repairs
+    row.payload_json = orjson.dumps(row.payload).decode()
 
 
 def prepare_batch(
@@ -72,6 +95,10 @@ def prepare_batch(
             continue
         seen.add(row.id)
         row.cost, row.cost_source = cost_of(row)
+        if row.usage_incomplete is not None and row.cost is None:
+            _say_unknown_cost(row)
+        if row.repairs:
+            result.warnings.append({"index": index, "id": str(row.id), "repairs": row.repairs})
         rows.append(row)
     return rows, result
 

@@ -1,4 +1,5 @@
-"""Validation of SDK events: each event on its own, so one bad event never costs its neighbours.
+"""Validation of SDK events: each event on its own, so one bad event never costs its neighbours,
+and what can be repaired is repaired and said (events/repairs.py) rather than refused.
 
 Hand-written rather than a DRF serializer: a batch of 100 events goes through here in well under
 a millisecond, so validation is never what limits ingest (DRF's ListSerializer manages ~16k
@@ -13,7 +14,17 @@ from decimal import Decimal, InvalidOperation
 
 import orjson
 
+from analytics.pricing import usage_from_response
 from events.models import EventType
+from events.repairs import (
+    NONFINITE_TEXT,
+    REPLACEMENT,
+    Repairs,
+    clean,
+    cut,
+    fit,
+    may_need_walk,
+)
 
 KNOWN_TYPES = frozenset(EventType.values)
 MAX_NAME = 200
@@ -51,6 +62,15 @@ class EventRow:
     # Set for OTLP spans only (events/spans.py); v2 events have neither.
     span_id: str | None = None
     parent_span_id: str | None = None
+    # LLM calls: parts of prompt_tokens (cache) and of completion_tokens (reasoning); kept in the
+    # payload under the same names (no page filters or sums them yet, so no columns).
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    # Why the token counts cannot give a complete price (then the cost is unknown, never low).
+    usage_incomplete: str | None = None
+    # What was repaired ({path: [message]}); also in payload["repaired"].
+    repairs: dict | None = None
 
 
 def parse_uuid(value) -> uuid.UUID | None:
@@ -89,6 +109,8 @@ def parse_timestamp(value, path: str, errors: FieldErrors) -> datetime | None:
 
 
 def parse_count(value, path: str, errors: FieldErrors) -> int | None:
+    """A token count, strictly: a whole number from 0 to 2**31-1 (errors otherwise). The v2
+    ingest uses `coerce_count`, which repairs instead; this stays for callers that refuse."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -101,6 +123,44 @@ def parse_count(value, path: str, errors: FieldErrors) -> int | None:
         errors.add(path, f"Must be between 0 and {MAX_INT32}.")
         return None
     return value
+
+
+def coerce_count(value, path: str, repairs: Repairs) -> int | None:
+    """A token count: whole numbers, integral floats and numeric strings ("1000", " 1e3 ")
+    taken (a string is said); anything else (negative, over 2**31-1, fractional, text, a list)
+    left out and said, so the call is kept with that count unknown."""
+    if value is None or (type(value) is int and 0 <= value <= MAX_INT32):
+        return value  # the common case first: one type check
+    number = None
+    if isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and len(value) <= 40:
+        text = value.strip()
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                as_float = float(text)
+            except ValueError:
+                as_float = math.nan
+            if math.isfinite(as_float) and as_float.is_integer():
+                number = int(as_float)
+        if number is not None and 0 <= number <= MAX_INT32:
+            repairs.add(path, f"{value!r} (text) taken as the number {number}.")
+            return number
+    if number is None or not 0 <= number <= MAX_INT32:
+        shown = NONFINITE_TEXT.get(value, value) if isinstance(value, str) else value
+        repairs.add(
+            path,
+            f"{str(shown)[:40]!r} is not a token count (a whole number from 0 to {MAX_INT32}): "
+            "left out, the count is unknown.",
+        )
+        return None
+    return number
 
 
 def parse_cost(value, path: str, errors: FieldErrors) -> Decimal | None:
@@ -139,6 +199,28 @@ def parse_name(value, path: str, errors: FieldErrors) -> str:
     return value.replace("\x00", "\ufffd")
 
 
+def repair_name(value, path: str, repairs: Repairs) -> str:
+    """A promoted label (model, tool name, action or error type): text as sent, a number or a
+    JSON value as its text, cut to MAX_NAME characters with "…"; NUL replaced by U+FFFD."""
+    if value is None:
+        return ""
+    if type(value) is not str:
+        if isinstance(value, (int, float)):
+            value = str(value)
+        else:
+            try:
+                value = orjson.dumps(value).decode()
+            except (TypeError, orjson.JSONEncodeError):
+                value = str(value)
+            repairs.add(path, "Is not text: stored as its JSON text.")
+    if "\x00" in value:
+        if value in NONFINITE_TEXT:
+            repairs.add(path, f"{NONFINITE_TEXT[value]} is not a name: left out.")
+            return ""
+        value = value.replace("\x00", REPLACEMENT)
+    return cut(value, MAX_NAME, path, repairs)
+
+
 def json_depth_exceeds(value, limit: int) -> bool:
     """Whether any value sits deeper than `limit` levels (the value itself is level 1).
 
@@ -162,8 +244,9 @@ def json_depth_exceeds(value, limit: int) -> bool:
         level = children
 
 
-def _trigger(raw: dict, errors: FieldErrors) -> tuple[uuid.UUID | None, str | None]:
-    """The official SDK nests the triggering event whole; ours sends its id and type flat."""
+def _trigger(raw: dict, repairs: Repairs) -> tuple[uuid.UUID | None, str | None]:
+    """The official SDK nests the triggering event whole; ours sends its id and type flat. An id
+    that is not a UUID is left out (the error is kept, unlinked) and said."""
     trigger_id = raw.get("trigger_event_id")
     trigger_type = raw.get("trigger_event_type")
     nested = raw.get("trigger_event")
@@ -174,16 +257,137 @@ def _trigger(raw: dict, errors: FieldErrors) -> tuple[uuid.UUID | None, str | No
         return None, None
     parsed = parse_uuid(trigger_id)
     if parsed is None:
-        errors.add("trigger_event_id", "Must be the UUID of the event that triggered the error.")
+        repairs.add(
+            "trigger_event_id",
+            f"{str(trigger_id)[:40]!r} is not the UUID of an event: the error is kept unlinked.",
+        )
     return parsed, trigger_type if isinstance(trigger_type, str) else None
 
 
+def _times(raw: dict, errors: FieldErrors, repairs: Repairs):
+    """(init, end) as aware UTC. One unreadable time (missing, not ISO 8601, outside 2000-2100)
+    is replaced by the other; an end before the start (clock skew) is clamped to the start, so
+    the duration is 0. Only an event with no readable time at all cannot be placed: an error."""
+    bad = FieldErrors()
+    init_raw, end_raw = raw.get("init_timestamp"), raw.get("end_timestamp")
+    init_ts = parse_timestamp(init_raw, "init_timestamp", bad)
+    end_ts = None if end_raw in (None, "") else parse_timestamp(end_raw, "end_timestamp", bad)
+    if init_ts is None:
+        if end_ts is None:
+            errors.update(bad)
+            errors.add("init_timestamp", "No readable time: the event cannot be placed.")
+            return None, None
+        repairs.add("init_timestamp", f"{bad['init_timestamp'][0]} Taken as end_timestamp.")
+        init_ts = end_ts
+    elif "end_timestamp" in bad:
+        repairs.add("end_timestamp", f"{bad['end_timestamp'][0]} Left out (no end time).")
+    if end_ts is not None and end_ts < init_ts:
+        skew = (init_ts - end_ts).total_seconds()
+        repairs.add(
+            "end_timestamp",
+            f"{end_raw} is {skew:g} s before init_timestamp (clock skew?): clamped to "
+            "init_timestamp, duration 0.",
+        )
+        end_ts = init_ts
+    return init_ts, end_ts
+
+
+_COUNT_FIELDS = ("prompt_tokens", "completion_tokens")
+_PART_FIELDS = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_ALL_COUNT_FIELDS = _COUNT_FIELDS + _PART_FIELDS
+
+
+def _llm_usage(raw: dict, payload: dict, repairs: Repairs) -> dict:
+    """Token counts of an LLM call: the wire's fields, coerced; the cache and reasoning parts
+    from the provider's response in `returns` when the wire has none (the official SDK 0.3.26
+    sends only prompt/completion tokens, and the response whole); and whether the counts can
+    price the call completely. Counts that changed are written back into the payload."""
+    counts = {}
+    changed = False
+    for field_name in _ALL_COUNT_FIELDS:
+        value = raw.get(field_name)
+        # The common case (absent, or a plain count) without a call: this runs for every call.
+        if value is not None and (type(value) is not int or not 0 <= value <= MAX_INT32):
+            value = coerce_count(value, field_name, repairs)
+            changed = True
+        counts[field_name] = value
+    if counts["cache_read_tokens"] is None and counts["cache_write_tokens"] is None:
+        changed = _parts_from_response(raw.get("returns"), counts, repairs) or changed
+    if changed:  # the payload keeps the counts as stored, the originals are in the repairs
+        for field_name, value in counts.items():
+            if value is not None or field_name in payload:
+                payload[field_name] = value
+    incomplete = None
+    prompt, completion = counts["prompt_tokens"], counts["completion_tokens"]
+    if prompt is None and completion is not None and _has_content(raw.get("prompt")):
+        incomplete = "prompt_tokens is missing although the call has a prompt"
+    elif completion is None and prompt is not None and _has_content(raw.get("completion")):
+        incomplete = "completion_tokens is missing although the call has a completion"
+    elif (counts["cache_read_tokens"] or 0) + (counts["cache_write_tokens"] or 0) > (prompt or 0):
+        incomplete = (
+            "cache_read_tokens + cache_write_tokens exceed prompt_tokens, which includes them"
+        )
+    counts["usage_incomplete"] = incomplete
+    return counts
+
+
+def _has_content(value) -> bool:
+    return value not in (None, "", [], {})
+
+
+def _parts_from_response(returns, counts: dict, repairs: Repairs) -> bool:
+    """Cache and reasoning counts from an OpenAI/Anthropic response the SDK sent as `returns`
+    (a dict, or the JSON text of one: the official SDK's OpenAI provider sends
+    `model_dump_json()`). Anthropic's input count leaves the cache out, so prompt_tokens becomes
+    the response's whole input when the SDK sent Anthropic's number (and that is said)."""
+    if isinstance(returns, str):
+        # Parse only text that can hold a cache or reasoning count: this runs for every call.
+        if not (returns.startswith("{") and ('_tokens"' in returns)) or len(returns) > 2**20:
+            return False
+        try:
+            returns = orjson.loads(returns)
+        except orjson.JSONDecodeError:
+            return False
+    if type(returns) is not dict or type(returns.get("usage")) is not dict:
+        return False
+    usage = usage_from_response(returns)
+    if usage is None:
+        return False
+    if not (usage.cache_read_tokens or usage.cache_write_tokens or usage.reasoning_tokens):
+        return False
+    counts["cache_read_tokens"] = usage.cache_read_tokens
+    counts["cache_write_tokens"] = usage.cache_write_tokens
+    counts["reasoning_tokens"] = usage.reasoning_tokens
+    prompt = counts["prompt_tokens"]
+    if usage.prompt_tokens != usage.reported_prompt_tokens and prompt in (
+        None,
+        usage.reported_prompt_tokens,
+    ):
+        repairs.add(
+            "prompt_tokens",
+            f"{prompt} is Anthropic's input_tokens, which leave out the "
+            f"{usage.prompt_tokens - usage.reported_prompt_tokens} cache tokens: counted as "
+            f"{usage.prompt_tokens} (returns.usage).",
+        )
+        counts["prompt_tokens"] = usage.prompt_tokens
+    if counts["completion_tokens"] is None:
+        counts["completion_tokens"] = usage.completion_tokens
+    return True
+
+
 def validate_event(raw, *, session_id: uuid.UUID) -> tuple[EventRow | None, FieldErrors]:
-    """One SDK event as a row to insert, or the reasons it cannot be stored."""
+    """One SDK event as a row to insert, or the reasons it cannot be stored.
+
+    Keep, repair, say (events/repairs.py): everything that can be stored is, repaired where it
+    must be, each repair in `row.repairs` and `payload["repaired"]` ({path: [message]}). Refused
+    (errors, no row) only: not an object, no UUID id (it is the idempotency key), a session_id
+    naming another session, no readable time at all, nesting deeper than MAX_JSON_DEPTH, or a
+    payload over MAX_EVENT_JSON_BYTES whose bulk is not text that can be cut."""
     errors = FieldErrors()
     if not isinstance(raw, dict):
         errors.add("", "Each event must be a JSON object.")
         return None, errors
+    repairs = Repairs()
 
     event_id = parse_uuid(raw.get("id"))
     if event_id is None:
@@ -194,11 +398,14 @@ def validate_event(raw, *, session_id: uuid.UUID) -> tuple[EventRow | None, Fiel
         payload.pop(envelope_field, None)
     event_type = raw.get("event_type")
     if not isinstance(event_type, str) or not event_type:
-        errors.add("event_type", f"Required: one of {', '.join(sorted(KNOWN_TYPES))}.")
+        repairs.add(
+            "event_type",
+            f"Missing or not text: stored as an action (one of {', '.join(sorted(KNOWN_TYPES))}).",
+        )
         event_type = "actions"
     elif event_type not in KNOWN_TYPES:
         # AgentOps keeps an event of a type it does not know as an action, type preserved.
-        payload["original_event_type"] = event_type[:MAX_NAME]
+        payload["original_event_type"] = event_type[:MAX_NAME].replace("\x00", REPLACEMENT)
         event_type = "actions"
 
     claimed_session = raw.get("session_id")
@@ -208,48 +415,50 @@ def validate_event(raw, *, session_id: uuid.UUID) -> tuple[EventRow | None, Fiel
             "Names another session than the token's; send it with that session's token.",
         )
 
-    init_ts = parse_timestamp(raw.get("init_timestamp"), "init_timestamp", errors)
-    end_raw = raw.get("end_timestamp")
-    end_ts = None if end_raw in (None, "") else parse_timestamp(end_raw, "end_timestamp", errors)
-    if init_ts and end_ts and end_ts < init_ts:
-        errors.add("end_timestamp", "Is earlier than init_timestamp.")
+    init_ts, end_ts = _times(raw, errors, repairs)
 
     agent_raw = raw.get("agent_id")
     agent_id = None
     if agent_raw not in (None, ""):
         agent_id = parse_uuid(agent_raw)
         if agent_id is None:
-            errors.add("agent_id", "Must be a UUID.")
+            repairs.add("agent_id", "Is not a UUID: kept in the payload, the event has no agent.")
 
     name, model = "", ""
-    prompt_tokens = completion_tokens = None
+    usage: dict = {}
     cost = None
     trigger_id = None
     if event_type == "llms":
-        model = parse_name(raw.get("model"), "model", errors)
-        prompt_tokens = parse_count(raw.get("prompt_tokens"), "prompt_tokens", errors)
-        completion_tokens = parse_count(raw.get("completion_tokens"), "completion_tokens", errors)
-        cost = parse_cost(raw.get("cost"), "cost", errors)
+        model = repair_name(raw.get("model"), "model", repairs)
+        usage = _llm_usage(raw, payload, repairs)
+        cost_errors = FieldErrors()
+        cost = parse_cost(raw.get("cost"), "cost", cost_errors)
+        if cost_errors:
+            repairs.add(
+                "cost", f"{cost_errors['cost'][0]} Left out: priced from the tokens instead."
+            )
         name = model
     elif event_type == "tools":
-        name = parse_name(raw.get("name") or raw.get("tool_name"), "name", errors)
+        name = repair_name(raw.get("name") or raw.get("tool_name"), "name", repairs)
     elif event_type == "errors":
-        name = parse_name(raw.get("error_type"), "error_type", errors)
-        trigger_id, trigger_type = _trigger(raw, errors)
+        name = repair_name(raw.get("error_type"), "error_type", repairs)
+        trigger_id, trigger_type = _trigger(raw, repairs)
         payload.pop("trigger_event", None)
         if trigger_id is not None:
             payload["trigger_event_id"] = str(trigger_id)
             payload["trigger_event_type"] = trigger_type
     elif event_type == "actions":
-        name = parse_name(
+        name = repair_name(
             raw.get("action_type") or raw.get("name") or payload.get("original_event_type"),
             "action_type",
-            errors,
+            repairs,
         )
     else:
-        name = parse_name(raw.get("name") or raw.get("method"), "name", errors)
+        name = repair_name(raw.get("name") or raw.get("method"), "name", repairs)
 
-    payload_json = _payload_json(payload, errors) if not errors else ""
+    if errors:
+        return None, errors
+    payload, payload_json = _payload_json(payload, errors, repairs)
     if errors:
         return None, errors
     return (
@@ -261,20 +470,31 @@ def validate_event(raw, *, session_id: uuid.UUID) -> tuple[EventRow | None, Fiel
             agent_id=agent_id,
             name=name,
             model=model,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
             cost=cost,
             trigger_event_id=trigger_id,
             payload=payload,
             payload_json=payload_json,
+            cache_read_tokens=usage.get("cache_read_tokens"),
+            cache_write_tokens=usage.get("cache_write_tokens"),
+            reasoning_tokens=usage.get("reasoning_tokens"),
+            usage_incomplete=usage.get("usage_incomplete"),
+            repairs=repairs or None,
         ),
         errors,
     )
 
 
-def _payload_json(payload: dict, errors: FieldErrors) -> str:
-    """The payload as JSON text, size-checked; NUL characters (which Postgres text and jsonb
-    refuse) become U+FFFD so the event is kept rather than lost."""
+REPAIRED_KEY = "repaired"  # the payload key that says what the server changed
+CLIENT_REPAIRED_KEY = "repaired_by_client"  # where a client's own "repaired" field is kept
+
+
+def _payload_json(payload: dict, errors: FieldErrors, repairs: Repairs) -> tuple[dict, str]:
+    """(payload, its JSON text): NULs (which Postgres text and jsonb refuse) replaced by U+FFFD
+    and non-finite markers nulled, only when the dump says there may be one; depth checked only
+    when the dump has enough brackets; an over-large payload fitted by cutting its longest
+    strings; what was repaired added under REPAIRED_KEY. Errors for what cannot be stored."""
     try:
         dumped, failure = orjson.dumps(payload), None
     except (TypeError, orjson.JSONEncodeError) as exc:
@@ -285,17 +505,33 @@ def _payload_json(payload: dict, errors: FieldErrors) -> str:
     may_be_deep = dumped is None or dumped.count(b"{") + dumped.count(b"[") >= MAX_JSON_DEPTH
     if may_be_deep and json_depth_exceeds(payload, MAX_JSON_DEPTH):
         errors.add("", f"Nested deeper than {MAX_JSON_DEPTH} levels.")
-        return ""
+        return payload, ""
     if dumped is None:
         errors.add("", f"Cannot be stored as JSON: {failure}.")
-        return ""
+        return payload, ""
+    if may_need_walk(dumped):
+        payload = clean(payload, "", repairs)
+        dumped = orjson.dumps(payload)
     if len(dumped) > MAX_EVENT_JSON_BYTES:
-        errors.add(
-            "", f"Is {len(dumped)} bytes of JSON; an event may hold at most {MAX_EVENT_JSON_BYTES}."
-        )
-        return ""
-    if b"\\u0000" in dumped:
-        dumped = dumped.replace(b"\\u0000", b"\\ufffd")
-        payload.clear()
-        payload.update(orjson.loads(dumped))
-    return dumped.decode()
+        fitted = fit(payload, MAX_EVENT_JSON_BYTES - REPAIRS_ROOM, repairs)
+        if fitted is None:
+            errors.add(
+                "",
+                f"Is {len(dumped)} bytes of JSON, mostly structure rather than text that could "
+                f"be cut; an event may hold at most {MAX_EVENT_JSON_BYTES}.",
+            )
+            return payload, ""
+        payload, dumped = fitted
+    if repairs:
+        if REPAIRED_KEY in payload:
+            payload[CLIENT_REPAIRED_KEY] = payload[REPAIRED_KEY]
+        payload[REPAIRED_KEY] = dict(repairs)
+        dumped = orjson.dumps(payload)
+        if may_need_walk(dumped):  # a message quoting a client's text: never store a NUL
+            payload = clean(payload, "", Repairs())
+            dumped = orjson.dumps(payload)
+    return payload, dumped.decode()
+
+
+# Room left under the event limit for the repair notes when a payload is fitted.
+REPAIRS_ROOM = 16 * 1024

@@ -100,3 +100,45 @@ def test_every_operation_answers_per_its_schema_and_never_5xx(case, fuzz_server)
     )
     figures.add("schemathesis requests sent")
     figures.add(f"schemathesis responses {response.status_code}")
+    if (case.method.upper(), case.path, response.status_code) == ("POST", "/v2/create_events", 200):
+        assert_no_storable_event_rejected(case.body, response.json(), fuzz_server.session_id)
+
+
+def _readable_time(value) -> bool:
+    if not isinstance(value, str) or len(value) > 64:
+        return False
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return datetime(2000, 1, 1, tzinfo=UTC) <= moment < datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _storable(event, session_id: str) -> bool:
+    """What docs/reliability.md ("Keep, repair, say") promises to store, repaired if need be:
+    an object with a UUID id, no other session's id, and one readable time (the size and depth
+    limits are far beyond what the generator writes)."""
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+        return False
+    if len(event["id"]) > 64:
+        return False
+    try:
+        uuid.UUID(event["id"])
+    except ValueError:
+        return False
+    claimed = event.get("session_id")
+    if claimed not in (None, "") and str(claimed).lower() != session_id:
+        return False
+    return _readable_time(event.get("init_timestamp")) or _readable_time(event.get("end_timestamp"))
+
+
+def assert_no_storable_event_rejected(body, answer: dict, session_id: str) -> None:
+    """No generated input loses an event that could be stored, nor a valid neighbour."""
+    events = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(events, list):
+        return
+    rejected = {r["index"] for r in answer["rejected"]}
+    storable = {i for i, e in enumerate(events) if _storable(e, session_id)}
+    assert not storable & rejected, (answer["rejected"], events)
+    figures.add("schemathesis events that could be stored", len(storable))

@@ -7,6 +7,10 @@ What it answers is decided by the last user message, so a test says what it want
   "[error]"         400, in the provider's error shape
   "[stream-error]"  a stream that breaks off with an error event after its first text
   "[json]"          the answer is the JSON {"city": "Paris", "unit": "celsius"} (structured output)
+  "[cached]"        half the prompt was read from the prompt cache and a quarter written to it,
+                    and (OpenAI) a third of the completion was reasoning; reported in each API's
+                    own convention (OpenAI's prompt_tokens includes the cache, Anthropic's
+                    input_tokens does not)
   anything else     "Echo: <the message>"
 
 Token counts are deterministic (see _usage) and every answer is kept in `served`, so a test can
@@ -34,9 +38,30 @@ class Served:
     stream: bool
     text: str | None
     tool: bool
-    prompt_tokens: int
+    prompt_tokens: int  # every input token, the cache included
     completion_tokens: int
     status: int = 200
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0  # Anthropic only: OpenAI's API reports no cache writes
+    reasoning_tokens: int = 0  # OpenAI only
+
+    def openai_usage(self) -> dict:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.cache_read_tokens},
+            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+        }
+
+    def anthropic_usage(self, output_tokens: int) -> dict:
+        cached = self.cache_read_tokens + self.cache_write_tokens
+        return {
+            "input_tokens": self.prompt_tokens - cached,
+            "cache_read_input_tokens": self.cache_read_tokens,
+            "cache_creation_input_tokens": self.cache_write_tokens,
+            "output_tokens": output_tokens,
+        }
 
 
 def _text_of(content) -> str:
@@ -189,6 +214,10 @@ class _Handler(BaseHTTPRequestHandler):
             completion_tokens=c,
             status=400 if "[error]" in prompt else 200,
         )
+        if "[cached]" in prompt:
+            served.cache_read_tokens = p // 2
+            served.cache_write_tokens = p // 4 if api == "messages" else 0
+            served.reasoning_tokens = c // 3 if api != "messages" else 0
         self.fake.keep(served, body)
         return served
 
@@ -216,11 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
             "type": "function",
             "function": {"name": "get_weather", "arguments": json.dumps(TOOL_ARGS)},
         }
-        usage = {
-            "prompt_tokens": s.prompt_tokens,
-            "completion_tokens": s.completion_tokens,
-            "total_tokens": s.prompt_tokens + s.completion_tokens,
-        }
+        usage = s.openai_usage()
         finish = "tool_calls" if s.tool else "stop"
         if not s.stream:
             message = {"role": "assistant", "content": s.text, "refusal": None}
@@ -321,9 +346,9 @@ class _Handler(BaseHTTPRequestHandler):
             "metadata": {},
             "usage": {
                 "input_tokens": s.prompt_tokens,
-                "input_tokens_details": {"cached_tokens": 0},
+                "input_tokens_details": {"cached_tokens": s.cache_read_tokens},
                 "output_tokens": s.completion_tokens,
-                "output_tokens_details": {"reasoning_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": s.reasoning_tokens},
                 "total_tokens": s.prompt_tokens + s.completion_tokens,
             },
         }
@@ -404,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
             "content": [block],
             "stop_reason": "tool_use" if s.tool else "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": s.prompt_tokens, "output_tokens": s.completion_tokens},
+            "usage": s.anthropic_usage(s.completion_tokens),
         }
         if not s.stream:
             self._json(200, message)
@@ -414,7 +439,7 @@ class _Handler(BaseHTTPRequestHandler):
             **message,
             "content": [],
             "stop_reason": None,
-            "usage": {"input_tokens": s.prompt_tokens, "output_tokens": 1},
+            "usage": s.anthropic_usage(1),
         }
         self._sse({"type": "message_start", "message": start}, "message_start")
         empty = {**block, "input": {}} if s.tool else {"type": "text", "text": ""}

@@ -82,7 +82,13 @@ def test_every_event_type_is_stored_with_its_fields(client, live):
         event("apis", name="GET /x", params={"a": 1}),
     ]
     result = send(client, jwt, events)
-    assert result == {"status": "success", "accepted": 5, "duplicates": 0, "rejected": []}
+    assert result == {
+        "status": "success",
+        "accepted": 5,
+        "duplicates": 0,
+        "rejected": [],
+        "warnings": [],
+    }
     stored = {e.event_type: e for e in Event.objects.filter(session_id=sid)}
     assert stored["llms"].model == "gpt-4o" and stored["llms"].prompt_tokens == 100
     assert stored["llms"].payload["prompt"] == [{"role": "user", "content": "Hi"}]
@@ -124,18 +130,33 @@ def test_a_duplicate_id_inside_one_batch_counts_once(client, live):
 
 def test_one_bad_event_does_not_cost_its_neighbours(client, live):
     sid, jwt = live
-    bad = llm(prompt_tokens=-5)
-    bad_id = bad["id"]
-    batch = [llm(), bad, {"event_type": "tools"}, "not an object", llm(init_timestamp="yesterday")]
+    repaired = llm(prompt_tokens=-5)
+    batch = [llm(), repaired, {"event_type": "tools"}, "not an object", llm(init_timestamp="x")]
     result = send(client, jwt, batch)
-    assert result["accepted"] == 1
+    assert result["accepted"] == 3
     rejected = {r["index"]: r for r in result["rejected"]}
-    assert set(rejected) == {1, 2, 3, 4}
-    assert rejected[1]["id"] == bad_id and "prompt_tokens" in rejected[1]["errors"]
+    assert set(rejected) == {2, 3}
     assert "id" in rejected[2]["errors"] and "init_timestamp" in rejected[2]["errors"]
     assert "" in rejected[3]["errors"]
-    assert "init_timestamp" in rejected[4]["errors"]
-    assert Event.objects.filter(session_id=sid).count() == 1
+    warned = {w["index"]: w for w in result["warnings"]}
+    assert set(warned) == {1, 4}
+    assert warned[1]["id"] == repaired["id"] and "prompt_tokens" in warned[1]["repairs"]
+    assert "init_timestamp" in warned[4]["repairs"]
+    assert Event.objects.filter(session_id=sid).count() == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("id", "not-a-uuid"),
+        ("session_id", str(uuid.uuid4())),
+    ],
+)
+def test_what_cannot_be_stored_is_refused_naming_the_field(client, live, field, value):
+    _, jwt = live
+    result = send(client, jwt, [llm(**{field: value})])
+    assert result["accepted"] == 0
+    assert field in result["rejected"][0]["errors"]
 
 
 @pytest.mark.parametrize(
@@ -147,19 +168,20 @@ def test_one_bad_event_does_not_cost_its_neighbours(client, live):
         ("completion_tokens", 1.5),
         ("cost", -1),
         ("cost", "abc"),
-        ("id", "not-a-uuid"),
         ("init_timestamp", "0001-01-01T00:00:00Z"),
         ("end_timestamp", "2026-11-20T08:00:00Z"),
         ("agent_id", "agent-7"),
-        ("session_id", str(uuid.uuid4())),
         ("model", "m" * 300),
     ],
 )
-def test_each_invalid_field_is_named(client, live, field, value):
-    _, jwt = live
-    result = send(client, jwt, [llm(**{field: value})])
-    assert result["accepted"] == 0
-    assert field in result["rejected"][0]["errors"]
+def test_what_can_be_repaired_is_stored_and_the_repair_named(client, live, field, value):
+    sid, jwt = live
+    sent = llm(**{field: value})
+    result = send(client, jwt, [sent])
+    assert result["accepted"] == 1 and result["rejected"] == []
+    assert field in result["warnings"][0]["repairs"]
+    stored = Event.objects.get(session_id=sid)
+    assert field in stored.payload["repaired"]
 
 
 def test_the_envelope_must_be_an_events_list(client, live):
@@ -172,7 +194,7 @@ def test_the_envelope_must_be_an_events_list(client, live):
 
 def test_invalid_json_is_a_400_with_a_message(client, live):
     _, jwt = live
-    for raw in (b"{", b'{"events": [NaN]}', b"\xff\xfe", b"", b'{"events": [Infinity]}'):
+    for raw in (b"{", b'{"events": [NaNa]}', b"\xff\xfe", b"", b'{"events": [Infinity'):
         response = post(client, "/v2/create_events", None, jwt=jwt, raw=raw)
         assert response.status_code == 400, raw
         assert response.json()["message"]

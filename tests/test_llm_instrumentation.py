@@ -714,3 +714,65 @@ def test_init_before_the_library_is_imported_patches_it_on_import_and_imports_no
     ]
     assert all(e.cost_source == "price_table" and e.cost > 0 for e in events)
     assert Session.objects.get(pk=out["session_id"]).cost == sum(e.cost for e in events)
+
+
+def test_prompt_cache_and_reasoning_counts_travel_and_are_priced_at_cache_prices(
+    fake, start_session
+):
+    """Each provider's own usage convention, read right: OpenAI's prompt_tokens (chat) and
+    input_tokens (responses) include the cached tokens; Anthropic's input_tokens leave out the
+    cache reads and writes, which our SDK adds back (analytics/pricing.py cites both)."""
+    import litellm
+
+    session = start_session()
+    oa = openai.OpenAI(base_url=fake.openai_url, api_key="sk-test", max_retries=0)
+    oa.chat.completions.create(model="gpt-4o", messages=user("long shared context [cached]"))
+    list(
+        oa.chat.completions.create(
+            model="gpt-4o",
+            messages=user("streamed [cached]"),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    oa.responses.create(model="gpt-4o", input="responses api [cached]")
+    an = anthropic.Anthropic(base_url=fake.anthropic_url, api_key="sk-ant", max_retries=0)
+    claude = "claude-3-5-sonnet-20241022"
+    an.messages.create(model=claude, max_tokens=9, messages=user("a cached system [cached]"))
+    for _ in an.messages.create(
+        model=claude, max_tokens=9, messages=user("streamed claude [cached]"), stream=True
+    ):
+        pass
+    litellm.completion(
+        model="openai/gpt-4o",
+        messages=user("through litellm [cached]"),
+        api_base=fake.openai_url,
+        api_key="sk-test",
+    )
+    events = stored(session)
+    served = fake.served
+    assert len(events) == len(served) == 6
+    for event, s in zip(events, served, strict=True):
+        assert s.cache_read_tokens > 0
+        assert (event.prompt_tokens, event.completion_tokens) == (
+            s.prompt_tokens,
+            s.completion_tokens,
+        ), s
+        parts = {k: event.payload.get(k) or 0 for k in ("cache_read_tokens", "cache_write_tokens")}
+        assert parts == {
+            "cache_read_tokens": s.cache_read_tokens,
+            "cache_write_tokens": s.cache_write_tokens,
+        }, s
+        assert (event.payload.get("reasoning_tokens") or 0) == s.reasoning_tokens
+        model = "gpt-4o" if s.api != "messages" else claude
+        expected = price_llm_call(
+            model,
+            s.prompt_tokens,
+            s.completion_tokens,
+            cache_read_tokens=s.cache_read_tokens,
+            cache_write_tokens=s.cache_write_tokens,
+        )
+        assert event.cost == expected and event.cost_source == "price_table"
+        if s.api != "messages":  # OpenAI's cache reads cost half the input price
+            assert expected < price_llm_call(model, s.prompt_tokens, s.completion_tokens)
+    assert any(s.cache_write_tokens for s in served) and any(s.reasoning_tokens for s in served)

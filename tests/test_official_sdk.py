@@ -26,10 +26,16 @@ def official(script: str, live_server, api_key, **env) -> dict:
             "AGENTOPS_API_KEY": api_key,
             "AGENTOPS_API_ENDPOINT": live_server.url,
             "AGENTOPS_LOGGING_LEVEL": "WARNING",
+            # agentops.init() asks pypi.org for a newer version (helpers.check_agentops_update,
+            # through requests): every address but the live server's goes to a closed port,
+            # so the SDK never phones home from a test.
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "NO_PROXY": "127.0.0.1,localhost",
             **env,
         },
     )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return {**json.loads(result.stdout.strip().splitlines()[-1]), "stderr": result.stderr}
 
 
 def test_everything_one_run_records_lands_in_the_server(live_server, api_key, project):
@@ -184,3 +190,63 @@ def test_stats_and_export_afterwards_hold_exactly_what_was_recorded(live_server,
     prompts = sorted(r["prompt"]["messages"][0]["content"] for r in export["llms"])
     assert prompts == sorted(f"q{i}" for i in range(25))
     assert export["tools"][0]["returns"] == 2
+
+
+def test_odd_input_from_the_official_sdk_loses_nothing_and_is_priced_exactly(live_server, api_key):
+    """Issue 15 through the official SDK 0.3.26 itself (its json.dumps writes NaN bare, its
+    Anthropic prompt_tokens leave the cache out): every session, event and price kept."""
+    out = official(
+        """
+        from datetime import datetime, timedelta, timezone
+        tags = [f"t{i:03}" for i in range(100)] + ["x" * 201]
+        session = agentops.init(default_tags=tags, max_wait_time=100)
+        t0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+        iso = lambda s: (t0 + timedelta(seconds=s)).isoformat()
+        def llm(model, p, c, prompt="q", **extra):
+            return LLMEvent(model=model, prompt=prompt, completion="a", prompt_tokens=p,
+                            completion_tokens=c, init_timestamp=iso(0), end_timestamp=iso(1),
+                            **extra)
+        ids = {}
+        events = {
+            "nan": ToolEvent(name="score", params={"score": float("nan"), "top": float("inf")}),
+            "huge": llm("gpt-4.1", 375000, 1000, prompt="p" * 1_500_000),
+            "skew": LLMEvent(model="gpt-4o", prompt="q", completion="a", prompt_tokens=10000,
+                             completion_tokens=1000, init_timestamp=iso(2), end_timestamp=iso(0)),
+            "text_count": llm("gpt-4o", "1000", 500),
+            "partial": llm("gpt-4o", 1000, None),
+            "claude_cache": llm("claude-3-5-sonnet-20241022", 1000, 1000, returns={
+                "type": "message", "model": "claude-3-5-sonnet-20241022",
+                "usage": {"input_tokens": 1000, "cache_read_input_tokens": 9000,
+                          "cache_creation_input_tokens": 0, "output_tokens": 1000}}),
+            "bedrock": llm("anthropic.claude-3-haiku-20240307-v1:0", 10000, 1000),
+        }
+        for key, event in events.items():
+            session.record(event)
+            ids[key] = str(event.id)
+        cost = session.end_session("Fail", "tool\\x00crashed")
+        print(json.dumps({"session_id": str(session.session_id), "cost": str(cost), "ids": ids}))
+        """,
+        live_server,
+        api_key,
+    )
+    session = Session.objects.get(pk=out["session_id"])
+    assert (session.end_state, session.end_state_reason) == ("Fail", "tool\ufffdcrashed")
+    names = list(session.tags.values_list("name", flat=True))
+    assert len(names) == 100 and "x" * 199 + "…" in names
+    stored = {key: Event.objects.get(pk=event_id) for key, event_id in out["ids"].items()}
+    assert stored["nan"].payload["params"] == {"score": None, "top": None}
+    assert "params.score" in stored["nan"].payload["repaired"]
+    assert stored["huge"].cost == Decimal("0.758") and stored["huge"].prompt_tokens == 375_000
+    assert "…[truncated " in stored["huge"].payload["prompt"]
+    skew = stored["skew"]
+    assert skew.end_timestamp == skew.init_timestamp and skew.cost == Decimal("0.035")
+    assert stored["text_count"].prompt_tokens == 1000
+    assert stored["text_count"].cost == Decimal("0.0075")
+    assert stored["partial"].cost is None and stored["partial"].cost_source == "unknown"
+    assert stored["claude_cache"].prompt_tokens == 10_000
+    assert stored["claude_cache"].cost == Decimal("0.0207")
+    assert stored["bedrock"].cost == Decimal("0.00375")
+    assert session.cost == Decimal("0.82495") and session.cost_unknown_events == 1
+    assert session.llm_count == 6 and session.tool_count == 1
+    assert Decimal(out["cost"]) == session.cost
+    assert "out of date" not in out["stderr"], "the SDK reached pypi.org"

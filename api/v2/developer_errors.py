@@ -5,7 +5,7 @@ import logging
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from api.base import ERRORS, ApiKeyView, validated
+from api.base import ERRORS, ApiKeyView, validated_repaired
 from api.v2.serializers import DeveloperErrorSerializer
 
 logger = logging.getLogger(__name__)
@@ -18,7 +18,9 @@ class DeveloperErrorsView(ApiKeyView):
         summary="An error inside the SDK itself, for the server's log",
     )
     def post(self, request):
-        data = validated(DeveloperErrorSerializer, request.data)
+        data, _ = validated_repaired(
+            DeveloperErrorSerializer, request.data
+        )  # 204: no body to warn in
         logger.warning(
             "SDK error from project %s (sdk %s, session %s): %s: %s",
             request.auth.project_id,

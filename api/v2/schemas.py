@@ -27,8 +27,23 @@ class EventInputSerializer(serializers.Serializer):
     model = serializers.CharField(required=False, help_text="llms")
     prompt = serializers.JSONField(required=False, help_text="llms: chatml messages or a string")
     completion = serializers.JSONField(required=False, help_text="llms")
-    prompt_tokens = serializers.IntegerField(required=False, min_value=0)
-    completion_tokens = serializers.IntegerField(required=False, min_value=0)
+    prompt_tokens = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="llms: every input token, cache reads and writes included (OpenAI's convention)",
+    )
+    completion_tokens = serializers.IntegerField(
+        required=False, min_value=0, help_text="llms: every output token, reasoning included"
+    )
+    cache_read_tokens = serializers.IntegerField(
+        required=False, min_value=0, help_text="llms: of prompt_tokens, read from the cache"
+    )
+    cache_write_tokens = serializers.IntegerField(
+        required=False, min_value=0, help_text="llms: of prompt_tokens, written to the cache"
+    )
+    reasoning_tokens = serializers.IntegerField(
+        required=False, min_value=0, help_text="llms: of completion_tokens, reasoning"
+    )
     cost = serializers.DecimalField(max_digits=20, decimal_places=10, required=False)
     error_type = serializers.CharField(required=False, help_text="errors")
     code = serializers.CharField(required=False, help_text="errors")
@@ -47,6 +62,21 @@ class RejectedEventSerializer(serializers.Serializer):
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
+WARNINGS_HELP = "Field path -> what was repaired (cut, replaced, nulled, coerced, left out)."
+
+
+def warnings_field():
+    return serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text=WARNINGS_HELP
+    )
+
+
+class RepairedEventSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    id = serializers.CharField(allow_null=True)
+    repairs = warnings_field()
+
+
 IngestResponse = inline_serializer(
     "IngestResponse",
     {
@@ -54,6 +84,9 @@ IngestResponse = inline_serializer(
         "accepted": serializers.IntegerField(),
         "duplicates": serializers.IntegerField(),
         "rejected": RejectedEventSerializer(many=True),
+        "warnings": RepairedEventSerializer(
+            many=True, help_text="Events stored after a repair; each also keeps it as `repaired`"
+        ),
     },
 )
 
@@ -65,6 +98,7 @@ SessionStartResponse = inline_serializer(
         "session_url": serializers.URLField(),
         "session_id": serializers.UUIDField(),
         "project_id": serializers.UUIDField(),
+        "warnings": warnings_field(),
     },
 )
 
@@ -78,6 +112,7 @@ SessionUpdateResponse = inline_serializer(
         ),
         "cost_unknown_events": serializers.IntegerField(),
         "session_url": serializers.URLField(),
+        "warnings": warnings_field(),
     },
 )
 
@@ -85,6 +120,9 @@ JwtResponse = inline_serializer(
     "JwtResponse", {"status": serializers.CharField(), "jwt": serializers.CharField()}
 )
 StatusResponse = inline_serializer("StatusResponse", {"status": serializers.CharField()})
+AgentResponse = inline_serializer(
+    "AgentResponse", {"status": serializers.CharField(), "warnings": warnings_field()}
+)
 
 
 class SessionStatsSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@ from api.base import (
     not_available,
     session_url,
     validated,
+    validated_repaired,
 )
 from api.v2 import schemas
 from api.v2 import serializers as inputs
@@ -38,7 +39,8 @@ class CreateSessionView(ApiKeyView):
         summary="Start a session, or join it from another process (inherited session)",
     )
     def post(self, request):
-        fields = validated(inputs.CreateSessionSerializer, request.data)["session"]
+        data, repairs = validated_repaired(inputs.CreateSessionSerializer, request.data)
+        fields = data["session"]
         try:
             session, _ = start_or_join_session(api_key=request.auth, fields=fields)
         except SessionNotAvailable:
@@ -53,6 +55,7 @@ class CreateSessionView(ApiKeyView):
                 "session_url": session_url(request, session.id),
                 "session_id": str(session.id),
                 "project_id": str(session.project_id),
+                "warnings": repairs,
             }
         )
 
@@ -65,7 +68,8 @@ class UpdateSessionView(SessionTokenView):
     )
     def post(self, request):
         grant = request.auth
-        fields = validated(inputs.UpdateSessionSerializer, request.data)["session"]
+        data, repairs = validated_repaired(inputs.UpdateSessionSerializer, request.data)
+        fields = data["session"]
         if fields.get("session_id") not in (None, grant.session_id):
             raise not_available()
         try:
@@ -82,6 +86,7 @@ class UpdateSessionView(SessionTokenView):
                 "token_cost": cost["cost"],
                 "cost_unknown_events": cost["cost_unknown_events"],
                 "session_url": session_url(request, session.id),
+                "warnings": repairs,
             }
         )
 

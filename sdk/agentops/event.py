@@ -62,6 +62,8 @@ class ActionEvent(Event):
 @dataclass
 class LLMEvent(Event):
     """A call to a language model. prompt/completion: a string or ChatML messages.
+    prompt_tokens: every input token, cache reads and writes included (cache_read_tokens and
+    cache_write_tokens say how many of them).
     cost in USD (a Decimal, a decimal string or a number); without it the server prices the
     call from its price table by model and tokens."""
 
@@ -73,6 +75,11 @@ class LLMEvent(Event):
     completion_tokens: int | None = None
     cost: Any = None
     model: str | None = None
+    # Parts of prompt_tokens (which includes them, as OpenAI counts) and of completion_tokens;
+    # the server prices cache reads and writes at the model's cache prices.
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 @dataclass

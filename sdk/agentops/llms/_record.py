@@ -147,11 +147,18 @@ class Call:
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
         returns: Any = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
     ) -> None:
         try:
             if not self._claim():
                 return
-            _sink(self._event(completion, model, prompt_tokens, completion_tokens, returns))
+            event = self._event(completion, model, prompt_tokens, completion_tokens, returns)
+            event.cache_read_tokens = _count(cache_read_tokens)
+            event.cache_write_tokens = _count(cache_write_tokens)
+            event.reasoning_tokens = _count(reasoning_tokens)
+            _sink(event)
         except Exception as exc:
             log_failure("record", exc)
 

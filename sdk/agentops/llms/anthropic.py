@@ -2,8 +2,10 @@
 messages.parse().
 
 Completions keep OpenAI's shape (content text, tool_calls with JSON arguments) so that every
-provider's LLM events read alike. prompt_tokens is Anthropic's input_tokens (cache reads and
-writes are left out: they are priced differently; the whole usage stays in `returns`).
+provider's LLM events read alike. Token counts follow the server's convention
+(`_shapes.anthropic_usage`): prompt_tokens is Anthropic's input_tokens plus the cache reads and
+writes it leaves out, which are also sent as cache_read_tokens / cache_write_tokens so the server
+prices them at the model's cache prices.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from . import _hooks
 from ._record import Call, log_failure, start
-from ._shapes import assistant, get, messages_of, tool_call
+from ._shapes import anthropic_usage, assistant, get, messages_of, tool_call
 from ._wrap import (
     Accumulator,
     Adapter,
@@ -68,9 +70,13 @@ class MessagesAdapter(Adapter):
         call.succeed(
             completion=completion_of(get(result, "content")),
             model=get(result, "model"),
-            prompt_tokens=get(usage, "input_tokens"),
-            completion_tokens=get(usage, "output_tokens"),
             returns={"id": get(result, "id"), "stop_reason": get(result, "stop_reason")},
+            **anthropic_usage(
+                get(usage, "input_tokens"),
+                get(usage, "output_tokens"),
+                get(usage, "cache_read_input_tokens"),
+                get(usage, "cache_creation_input_tokens"),
+            ),
         )
 
     def accumulator(self) -> MessagesStream:
@@ -87,6 +93,8 @@ class MessagesStream(Accumulator):
         self.stop_reason = None
         self.input_tokens = None
         self.output_tokens = None
+        self.cache_read = None
+        self.cache_write = None
         self.blocks: dict = {}
 
     def add(self, event: Any) -> None:
@@ -98,6 +106,8 @@ class MessagesStream(Accumulator):
             usage = get(message, "usage")
             self.input_tokens = get(usage, "input_tokens")
             self.output_tokens = get(usage, "output_tokens")
+            self.cache_read = get(usage, "cache_read_input_tokens")
+            self.cache_write = get(usage, "cache_creation_input_tokens")
         elif kind == "content_block_start":
             block = get(event, "content_block")
             self.blocks[get(event, "index", 0)] = {
@@ -123,6 +133,11 @@ class MessagesStream(Accumulator):
                 self.output_tokens = get(usage, "output_tokens")
             if get(usage, "input_tokens") is not None:
                 self.input_tokens = get(usage, "input_tokens")
+            # Newer API versions repeat the (cumulative) cache counts here.
+            if get(usage, "cache_read_input_tokens") is not None:
+                self.cache_read = get(usage, "cache_read_input_tokens")
+            if get(usage, "cache_creation_input_tokens") is not None:
+                self.cache_write = get(usage, "cache_creation_input_tokens")
 
     def result(self) -> dict:
         blocks = []
@@ -140,9 +155,10 @@ class MessagesStream(Accumulator):
         return {
             "completion": completion_of(blocks),
             "model": self.model,
-            "prompt_tokens": self.input_tokens,
-            "completion_tokens": self.output_tokens,
             "returns": {"id": self.id, "stop_reason": self.stop_reason},
+            **anthropic_usage(
+                self.input_tokens, self.output_tokens, self.cache_read, self.cache_write
+            ),
         }
 
 

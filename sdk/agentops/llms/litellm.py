@@ -12,7 +12,7 @@ from typing import Any
 
 from . import _hooks
 from ._record import Call, start
-from ._shapes import get, messages_of
+from ._shapes import get, messages_of, openai_chat_usage
 from ._wrap import Accumulator, Adapter, _end, _safe_add, wrap_async, wrap_sync
 from .openai import ChatStream, chat_message, summary
 
@@ -40,9 +40,8 @@ class CompletionAdapter(Adapter):
         call.succeed(
             completion=chat_message(get(choices[0], "message")) if choices else None,
             model=get(result, "model"),
-            prompt_tokens=get(usage, "prompt_tokens"),
-            completion_tokens=get(usage, "completion_tokens"),
             returns=summary(result, get(choices[0], "finish_reason") if choices else None),
+            **openai_chat_usage(usage),
         )
 
     def accumulator(self) -> Accumulator:

@@ -11,7 +11,15 @@ from typing import Any
 
 from . import _hooks
 from ._record import Call, start
-from ._shapes import assistant, get, messages_of, text_of, tool_call
+from ._shapes import (
+    assistant,
+    get,
+    messages_of,
+    openai_chat_usage,
+    openai_responses_usage,
+    text_of,
+    tool_call,
+)
 from ._wrap import Accumulator, Adapter, wrap_async, wrap_sync
 
 CHAT_MODULE = "openai.resources.chat.completions.completions"
@@ -59,9 +67,8 @@ class ChatAdapter(Adapter):
         call.succeed(
             completion=chat_message(get(choices[0], "message")) if choices else None,
             model=get(result, "model"),
-            prompt_tokens=get(usage, "prompt_tokens"),
-            completion_tokens=get(usage, "completion_tokens"),
             returns=summary(result, get(choices[0], "finish_reason") if choices else None),
+            **openai_chat_usage(usage),
         )
 
     def accumulator(self) -> ChatStream:
@@ -111,9 +118,8 @@ class ChatStream(Accumulator):
         return {
             "completion": assistant("".join(self.parts) if self.parts else None, calls),
             "model": self.model,
-            "prompt_tokens": get(self.usage, "prompt_tokens"),
-            "completion_tokens": get(self.usage, "completion_tokens"),
             "returns": {"id": self.id, "finish_reason": self.finish_reason},
+            **openai_chat_usage(self.usage),
         }
 
 
@@ -175,9 +181,8 @@ def responses_result(response: Any) -> dict:
     return {
         "completion": responses_completion(response),
         "model": get(response, "model"),
-        "prompt_tokens": get(usage, "input_tokens"),
-        "completion_tokens": get(usage, "output_tokens"),
         "returns": {"id": get(response, "id"), "status": get(response, "status")},
+        **openai_responses_usage(usage),
     }
 
 
