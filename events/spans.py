@@ -574,10 +574,22 @@ def _cost(row: EventRow, attrs: Mapping[str, Any], repairs: list[str]) -> tuple:
             if isinstance(provider, str) and "/" not in model
             else model
         )
-        priced = price_llm_call(lookup, row.prompt_tokens, row.completion_tokens)
+        # Prompt counts include cache reads and writes (OTel GenAI and OpenLLMetry report them
+        # so, as OpenAI does); pricing gives unknown rather than a low price when they do not fit.
+        priced = price_llm_call(
+            lookup,
+            row.prompt_tokens,
+            row.completion_tokens,
+            cache_read_tokens=_token_count(row.payload.get("cache_read_tokens")),
+            cache_write_tokens=_token_count(row.payload.get("cache_write_tokens")),
+        )
         if priced is not None:
             return priced, CostSource.PRICE_TABLE
     return None, CostSource.UNKNOWN
+
+
+def _token_count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _sum_costs(parts) -> str | None:

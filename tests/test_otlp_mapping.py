@@ -342,7 +342,10 @@ def test_otel_genai_current_names():
     assert answer["tool_calls"] == [
         {"id": "c1", "type": "function", "function": {"name": "search", "arguments": {"q": "x"}}}
     ]
-    assert row.cost == price_llm_call("openai/gpt-4o-2024-08-06", 1000, 200)
+    # The 400 cached prompt tokens at the cache-read price: $0.0040, not the uncached $0.0045.
+    assert row.cost == price_llm_call(
+        "openai/gpt-4o-2024-08-06", 1000, 200, cache_read_tokens=400
+    ) == Decimal("0.0040")
     assert row.cost_source == "price_table"
     assert mapped.sdk_version == "opentelemetry/1.27.0"
 
