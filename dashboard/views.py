@@ -296,17 +296,20 @@ def session_detail(request, slug, session_id):
     )
     video = _safe_url(session.video)
     events = [_event_view(e, page.triggers) for e in page.events]
+    logs = []
     if session.protocol == Protocol.OTLP:
         # Indent by the span's depth in the trace: a minimal tree (the full trace view is later).
         span_depths = session_span_depths(session)
         for item in events:
             item["depth"] = min(span_depths.get(item["event"].span_id, 0), MAX_INDENT)
+        # Only the 0.4 SDK uploads logs, keyed by its trace: a v2 session has none to look up.
+        logs = [_log_view(log) for log in trace_logs(project_id=project.pk, session_id=session.id)]
     context = _base_context(request, project, membership, "sessions")
     context.update(
         session=session,
         tags=sorted(t.name for t in session.tags.all()),
         events=events,
-        logs=[_log_view(log) for log in trace_logs(project_id=project.pk, session_id=session.id)],
+        logs=logs,
         metadata=payloads.pretty_json(session.metadata) if session.metadata else "",
         event_type=page.event_type,
         type_choices=[("", "All"), *list(EventType.choices)],
