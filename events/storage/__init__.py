@@ -11,8 +11,8 @@ module offers the same functions:
   revoked and `sessions.services.SessionNotAvailable` when the session is not the project's.
 - `write_traces(traces, *, project_id, key_id, now) -> {session_id: inserted}`: a decoded OTLP
   request's traces (events.otlp_ingest.TraceWrite): create missing sessions race-free, insert the
-  events, add them to the totals, apply a root span's session fields, record the key's use; a
-  trace missing from the answer is another project's. Raises `KeyRevoked`.
+  events, add them to the totals, apply a root span's session fields and tags, record the key's
+  use; a trace missing from the answer is another project's. Raises `KeyRevoked`.
 - `export_chunks(session_id) -> Iterator[(section index, bytes)]`: the session's export rows
   (events.rows.event_row's JSON) in EXPORT_SECTIONS order, joined by commas, streamed.
 - `timeline_rows(session_id, limit) -> list[(id, event_type, init, end, name, model,

@@ -272,7 +272,7 @@ WITH grant_key AS (
 traces AS (
     SELECT * FROM jsonb_to_recordset(%(traces)s::jsonb) AS t(
         id uuid, started timestamptz, has_root boolean, end_state text, end_state_reason text,
-        root_end timestamptz, host_env jsonb, metadata jsonb, root_span jsonb
+        root_end timestamptz, host_env jsonb, metadata jsonb, root_span jsonb, tags jsonb
     )
 ),
 target AS (
@@ -325,6 +325,31 @@ key_use AS (
       AND (k.last_used_at IS NULL OR k.last_used_at < %(used_before)s
            OR k.last_span_at IS NULL OR k.last_span_at < %(used_before)s
            OR k.last_span_at < k.last_token_at)
+),
+-- A root names its session's tags and replaces what was there (sessions.services.set_trace_tags
+-- does the same for the other engine). DO UPDATE rather than DO NOTHING: it returns the tag row
+-- even when another request created the name after this statement's snapshot was taken.
+root_tags AS (
+    SELECT DISTINCT t.id AS session_id, tag.name
+    FROM traces AS t, jsonb_array_elements_text(t.tags) AS tag(name)
+    WHERE t.has_root AND t.id IN (SELECT id FROM target)
+),
+tag_rows AS (
+    INSERT INTO agent_sessions_tag (project_id, name)
+    SELECT DISTINCT %(project_id)s::uuid, name FROM root_tags
+    ON CONFLICT (project_id, name) DO UPDATE SET name = EXCLUDED.name
+    RETURNING id, name
+),
+untagged AS (
+    DELETE FROM agent_sessions_sessiontag AS st
+    USING traces AS t, agent_sessions_tag AS tg
+    WHERE t.has_root AND t.id IN (SELECT id FROM target) AND st.session_id = t.id
+      AND tg.id = st.tag_id AND NOT coalesce(t.tags, '[]'::jsonb) ? tg.name
+),
+tagged AS (
+    INSERT INTO agent_sessions_sessiontag (session_id, tag_id)
+    SELECT r.session_id, tag_rows.id FROM root_tags AS r JOIN tag_rows USING (name)
+    ON CONFLICT (session_id, tag_id) DO NOTHING
 )
 SELECT grant_key.live, (SELECT json_agg(json_build_array(id, n)) FROM written) FROM grant_key
 """
@@ -377,4 +402,5 @@ def _root_document(root) -> dict:
         "host_env": root.host_env,
         "metadata": root.metadata,
         "root_span": root.span,
+        "tags": root.tags,
     }

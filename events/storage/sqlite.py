@@ -12,7 +12,7 @@ from events.validation import EventRow
 from projects.auth import LAST_USED_RESOLUTION, KeyRevoked, touch_key
 from projects.models import ApiKey
 from sessions.models import Protocol, Session
-from sessions.services import SessionNotAvailable
+from sessions.services import SessionNotAvailable, set_trace_tags
 from sessions.totals import add_totals, totals_of
 
 EXPORT_CHUNK = 2000
@@ -120,6 +120,8 @@ def write_traces(traces, *, project_id, key_id, now) -> dict:
                 if root.host_env is not None:
                     also["host_env"] = root.host_env
             add_totals(Session.objects.filter(id=t.session_id), totals_of(new), **also)
+            if t.root is not None:
+                set_trace_tags(t.session_id, project_id, t.root.tags)
             written[t.session_id] = len(new)
         _, last_used, last_span, last_token = key
         resolution = now - LAST_USED_RESOLUTION
