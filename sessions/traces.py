@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from events.models import Event
+from events.spans import span_attributes
 from sessions.models import Session
 from sessions.totals import known_cost
 
@@ -17,6 +18,14 @@ class SpanView:
     parent_span_id: str | None
     otel: dict  # events.spans.span_document's shape (name, kind, status, attributes ...)
     event: Event | None  # None for an AgentOps session root (kept on the session)
+
+
+def _span_document(payload) -> dict | None:
+    """The event's span document with its attributes whole (events.spans.span_attributes)."""
+    otel = payload.get("otel") if isinstance(payload, dict) else None
+    if not isinstance(otel, dict):
+        return None
+    return {**otel, "attributes": span_attributes(payload)}
 
 
 def _nanos_iso(nanos) -> str | None:
@@ -32,8 +41,8 @@ def trace_spans(session: Session) -> list[SpanView]:
         "init_timestamp", "id"
     )
     for event in events:
-        otel = event.payload.get("otel") if isinstance(event.payload, dict) else None
-        if isinstance(otel, dict) and "name" in otel and event.span_id not in spans:
+        otel = _span_document(event.payload)
+        if otel is not None and "name" in otel and event.span_id not in spans:
             spans[event.span_id] = SpanView(event.span_id, event.parent_span_id, otel, event)
     ordered = list(spans.values())
     root = session.root_span
@@ -131,7 +140,7 @@ def find_span(*, project_id: uuid.UUID, span_id: str) -> tuple[Session, SpanView
         .first()
     )
     if event is not None:
-        otel = event.payload.get("otel") or {}
+        otel = _span_document(event.payload) or {}
         return event.session, SpanView(span_id, event.parent_span_id, otel, event)
     session = Session.objects.filter(project_id=project_id, root_span__span_id=span_id).first()
     if session is not None:
