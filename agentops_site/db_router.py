@@ -17,9 +17,13 @@ before (SQLite included). With it, reads leave the primary only where a view ask
   request reads the primary until the replica has replayed up to that position, then the marker
   is dropped. So a project, key or member one has just created is on the page the form
   redirects to, while telemetry written by SDKs shows up on the dashboard when the replica has
-  replayed it (normally well under a second; see docs/scaling.md).
+  replayed it (milliseconds on one machine: bench/replica_lag.py, docs/scaling.md).
 - A replica that cannot be reached when a marked request starts is skipped: that request reads
   the primary (and the failure is logged), so a replica outage slows the dashboard, never breaks it.
+- A page read from a replica that has received changes it has not applied for more than
+  LAG_NOTICE_SECONDS says so above its content, with the time of the last change it applied
+  (`replica_applied_at` in templates, from the `context` processor): a user looking for a session
+  that just ended knows why it is not there yet.
 
 The WAL functions are PostgreSQL's (https://www.postgresql.org/docs/15/functions-admin.html,
 pg_current_wal_lsn / pg_last_wal_replay_lsn).
@@ -41,6 +45,15 @@ PRIMARY_ONLY_APPS = frozenset({"auth", "sessions", "admin", "contenttypes", "axe
 # Key in the user's Django session: the primary's WAL position after their last write.
 WROTE_AT_LSN = "primary_lsn"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# A replica behind by less than this is not worth a notice (normal streaming: milliseconds).
+LAG_NOTICE_SECONDS = 2
+# The time of the last transaction the replica applied, when it has received WAL it has not
+# applied yet and that transaction is older than LAG_NOTICE_SECONDS; else NULL.
+_BEHIND_SINCE_SQL = """
+    SELECT pg_last_xact_replay_timestamp() FROM (SELECT 1) AS one
+    WHERE pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()
+      AND pg_last_xact_replay_timestamp() < clock_timestamp() - make_interval(secs => %s)
+"""
 
 _reads_on_replica: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "reads_on_replica", default=False
@@ -92,15 +105,17 @@ def _replica_usable(request: HttpRequest) -> bool:
     session = getattr(request, "session", None)
     lsn = session.get(WROTE_AT_LSN) if session is not None else None
     try:
-        if lsn is None:
-            # Opening a cursor runs the once-a-request health check of a kept connection
-            # (CONN_HEALTH_CHECKS), so a replica that went away is found here, not mid-page.
-            connections[REPLICA].cursor().close()
-            return True
-        if _replica_has_replayed(lsn):
+        if lsn is not None:
+            if not _replica_has_replayed(lsn):
+                return False
             del session[WROTE_AT_LSN]
-            return True
-        return False
+        # Opening a cursor runs the once-a-request health check of a kept connection
+        # (CONN_HEALTH_CHECKS), so a replica that went away is found here, not mid-page.
+        with connections[REPLICA].cursor() as cursor:
+            cursor.execute(_BEHIND_SINCE_SQL, [LAG_NOTICE_SECONDS])
+            row = cursor.fetchone()
+        request.replica_applied_at = row[0] if row else None
+        return True
     except DatabaseError:
         logger.warning("replica unavailable: this request reads the primary", exc_info=True)
         connections[REPLICA].close()
@@ -112,15 +127,22 @@ def _on_replica(iterable: Iterable[bytes]) -> Iterator[bytes]:
     export are read while the server sends them, after the view has returned). The marker is set
     around each step only, so it never leaks into whatever runs between two chunks."""
     iterator = iter(iterable)
-    while True:
-        token = _reads_on_replica.set(True)
-        try:
-            chunk = next(iterator)
-        except StopIteration:
-            return
-        finally:
-            _reads_on_replica.reset(token)
-        yield chunk
+    try:
+        while True:
+            token = _reads_on_replica.set(True)
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                _reads_on_replica.reset(token)
+            yield chunk
+    finally:
+        # A client that hangs up mid-download closes this generator: close the body's too, now,
+        # so its transaction on the replica ends with the request and not at garbage collection.
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 def replica_reads(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -143,6 +165,12 @@ def replica_reads(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
         return response
 
     return wrapped
+
+
+def context(request: HttpRequest) -> dict:
+    """Template context processor: `replica_applied_at`, the (aware, UTC) time of the last change
+    a lagging replica applied when this page was read from it, else None."""
+    return {"replica_applied_at": getattr(request, "replica_applied_at", None)}
 
 
 class ReadYourWritesMiddleware:

@@ -78,6 +78,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.onboarding.context",
+                "agentops_site.db_router.context",
             ],
         },
     },

@@ -13,12 +13,14 @@ a failure; the SQLite pass has nothing of its own to test here.
 import os
 import re
 import subprocess
+import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 import requests
 
+from agentops_site.db_router import LAG_NOTICE_SECONDS
 from reliability.servers import (
     PG_BIN,
     PYTHON,
@@ -37,6 +39,7 @@ if not ON_POSTGRES_PASS:
     pytest.skip("the replica test runs on the Postgres pass", allow_module_level=True)
 
 PASSWORD = "replica-user-password-1"
+LAG_NOTICE = "read replica that is catching up"
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +164,8 @@ def test_dashboard_reads_the_replica_while_ingest_writes_the_primary(deployment)
     first = _ingest_session(base, key)
     replica.wait_caught_up(primary)
     sessions_page = f"{base}/p/replica/sessions/"
-    assert first in browser.get(sessions_page, timeout=10).text
+    page = browser.get(sessions_page, timeout=10).text
+    assert first in page and LAG_NOTICE not in page
     # The page was read over a connection to the standby (the server keeps it for CONN_MAX_AGE).
     assert _replica_backends(replica) >= 1
 
@@ -179,6 +183,10 @@ def test_dashboard_reads_the_replica_while_ingest_writes_the_primary(deployment)
         # missing from the list and its page not found yet; the older one still there.
         page = browser.get(sessions_page, timeout=10).text
         assert first in page and lagging not in page
+        # Once it has been behind for a moment, the page says so (and as of when).
+        time.sleep(LAG_NOTICE_SECONDS + 0.5)
+        page = browser.get(sessions_page, timeout=10).text
+        assert LAG_NOTICE in page and lagging not in page
         assert browser.get(f"{sessions_page}{lagging}/", timeout=10).status_code == 404
         export = browser.get(f"{base}/p/replica/sessions/export.jsonl", timeout=10)
         assert first in export.text and lagging not in export.text
@@ -187,7 +195,8 @@ def test_dashboard_reads_the_replica_while_ingest_writes_the_primary(deployment)
 
     # ...and then it catches up, with nothing lost.
     replica.wait_caught_up(primary)
-    assert lagging in browser.get(sessions_page, timeout=10).text
+    page = browser.get(sessions_page, timeout=10).text
+    assert lagging in page and LAG_NOTICE not in page
     detail = browser.get(f"{sessions_page}{lagging}/", timeout=10)
     assert detail.status_code == 200 and "gpt-4o" in detail.text
     session_export = browser.get(f"{sessions_page}{lagging}/export.json", timeout=10).json()
@@ -221,6 +230,7 @@ def test_a_user_sees_their_own_write_while_the_replica_lags(deployment):
         assert on_replica == 0
         overview = browser.get(f"{base}/p/fresh/", timeout=10)
         assert overview.status_code == 200 and "Fresh" in overview.text
+        assert LAG_NOTICE not in overview.text  # read from the primary: nothing to say
         assert browser.get(f"{base}/p/fresh/sessions/", timeout=10).status_code == 200
         # The other browser reads the standby, where the project does not exist yet.
         assert elsewhere.get(f"{base}/p/fresh/", timeout=10).status_code == 404
