@@ -26,7 +26,7 @@ before (SQLite included). With it, reads leave the primary only where a view ask
   that just ended knows why it is not there yet.
 
 The WAL functions are PostgreSQL's (https://www.postgresql.org/docs/15/functions-admin.html,
-pg_current_wal_lsn / pg_last_wal_replay_lsn).
+pg_current_wal_insert_lsn / pg_last_wal_replay_lsn).
 """
 
 import contextvars
@@ -191,6 +191,8 @@ class ReadYourWritesMiddleware:
             and response.status_code < 500
         ):
             with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-                cursor.execute("SELECT pg_current_wal_lsn()::text")
+                # The insert position, not pg_current_wal_lsn() (the write position): with
+                # synchronous_commit=off the latter can be short of this request's own commit.
+                cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
                 request.session[WROTE_AT_LSN] = cursor.fetchone()[0]
         return response

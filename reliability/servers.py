@@ -215,7 +215,9 @@ class StreamingReplica(PrivatePostgres):
     def wait_caught_up(self, primary: PrivatePostgres, timeout: float = 30) -> None:
         """Until the replica has replayed everything the primary had written when called."""
         with primary.connect("postgres") as conn:
-            target = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+            # The insert position: this cluster commits asynchronously, so the write position
+            # (pg_current_wal_lsn) can be short of the last commit.
+            target = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
         deadline = time.monotonic() + timeout
         with self.connect("postgres") as conn:
             while time.monotonic() < deadline:

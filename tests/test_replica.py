@@ -110,8 +110,9 @@ def _csrf(browser: requests.Session, url: str) -> str:
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
 
 
-def _ingest_session(base: str, key: str) -> str:
-    """One SDK-shaped session with one LLM event, through the v2 API (the primary)."""
+def _ingest_session(base: str, key: str) -> tuple[str, str]:
+    """One SDK-shaped session with one LLM event, through the v2 API (the primary): its id and
+    session token."""
     session_id = str(uuid.uuid4())
     now = datetime.now(UTC).isoformat()
     started = requests.post(
@@ -122,6 +123,12 @@ def _ingest_session(base: str, key: str) -> str:
     )
     assert started.status_code == 200, started.text
     jwt = started.json()["jwt"]
+    _send_llm_event(base, jwt)
+    return session_id, jwt
+
+
+def _send_llm_event(base: str, jwt: str) -> None:
+    now = datetime.now(UTC).isoformat()
     sent = requests.post(
         f"{base}/v2/create_events",
         json={
@@ -141,7 +148,6 @@ def _ingest_session(base: str, key: str) -> str:
         timeout=10,
     )
     assert sent.status_code == 200, sent.text
-    return session_id
 
 
 def _sessions_on(pg: PrivatePostgres) -> set[str]:
@@ -161,7 +167,7 @@ def test_dashboard_reads_the_replica_while_ingest_writes_the_primary(deployment)
     server, key, primary, replica = deployment
     base = server.url
     browser = _signed_in(base)
-    first = _ingest_session(base, key)
+    first, first_jwt = _ingest_session(base, key)
     replica.wait_caught_up(primary)
     sessions_page = f"{base}/p/replica/sessions/"
     page = browser.get(sessions_page, timeout=10).text
@@ -171,7 +177,9 @@ def test_dashboard_reads_the_replica_while_ingest_writes_the_primary(deployment)
 
     replica.replay_paused(True)
     try:
-        lagging = _ingest_session(base, key)
+        lagging, _ = _ingest_session(base, key)
+        # A second event in the first session: the session export (a COPY on Postgres) too.
+        _send_llm_event(base, first_jwt)
         # Ingest wrote the primary, and the API that reads what it just wrote reads the primary:
         assert lagging in _sessions_on(primary)
         assert lagging not in _sessions_on(replica)
@@ -190,6 +198,8 @@ def test_dashboard_reads_the_replica_while_ingest_writes_the_primary(deployment)
         assert browser.get(f"{sessions_page}{lagging}/", timeout=10).status_code == 404
         export = browser.get(f"{base}/p/replica/sessions/export.jsonl", timeout=10)
         assert first in export.text and lagging not in export.text
+        first_export = browser.get(f"{sessions_page}{first}/export.json", timeout=10).json()
+        assert len(first_export["llms"]) == 1
     finally:
         replica.replay_paused(False)
 
@@ -201,6 +211,8 @@ def test_dashboard_reads_the_replica_while_ingest_writes_the_primary(deployment)
     assert detail.status_code == 200 and "gpt-4o" in detail.text
     session_export = browser.get(f"{sessions_page}{lagging}/export.json", timeout=10).json()
     assert len(session_export["llms"]) == 1
+    first_export = browser.get(f"{sessions_page}{first}/export.json", timeout=10).json()
+    assert len(first_export["llms"]) == 2
 
 
 def test_a_user_sees_their_own_write_while_the_replica_lags(deployment):
@@ -247,7 +259,7 @@ def test_a_replica_that_is_down_leaves_the_dashboard_on_the_primary(deployment):
     browser = _signed_in(base)
     replica.stop("fast")
     try:
-        fresh = _ingest_session(base, key)
+        fresh, _ = _ingest_session(base, key)
         page = browser.get(f"{base}/p/replica/sessions/", timeout=10)
         assert page.status_code == 200 and fresh in page.text
     finally:
