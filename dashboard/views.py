@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from agentops_site.db_router import replica_reads
 from dashboard import exports, figures, payloads
 from dashboard.forms import (
     EventFilterForm,
@@ -120,6 +121,7 @@ def drilldown(request):
 # --- Overview -------------------------------------------------------------------------------
 
 
+@replica_reads
 @login_required
 @require_GET
 def overview(request, slug):
@@ -157,6 +159,7 @@ def overview(request, slug):
 # --- Sessions -------------------------------------------------------------------------------
 
 
+@replica_reads
 @login_required
 @require_GET
 def session_list(request, slug):
@@ -182,6 +185,7 @@ def session_list(request, slug):
     return render(request, "dashboard/sessions.html", context)
 
 
+@replica_reads
 @login_required
 @require_GET
 def session_list_export(request, slug, fmt):
@@ -281,6 +285,7 @@ def _log_view(log) -> dict:
     }
 
 
+@replica_reads
 @login_required
 @require_GET
 def session_detail(request, slug, session_id):
@@ -326,6 +331,7 @@ def session_detail(request, slug, session_id):
     return render(request, "dashboard/session_detail.html", context)
 
 
+@replica_reads
 @login_required
 @require_GET
 def session_timeline(request, slug, session_id):
@@ -340,6 +346,7 @@ def session_timeline(request, slug, session_id):
     return HttpResponse(orjson.dumps(figure), content_type="application/json")
 
 
+@replica_reads
 @login_required
 @require_GET
 def session_export_json(request, slug, session_id):
@@ -350,6 +357,7 @@ def session_export_json(request, slug, session_id):
     return response
 
 
+@replica_reads
 @login_required
 @require_GET
 def session_events_csv(request, slug, session_id):
@@ -364,6 +372,7 @@ def session_events_csv(request, slug, session_id):
 # --- Tags -----------------------------------------------------------------------------------
 
 
+@replica_reads
 @login_required
 @require_GET
 def tag_list(request, slug):

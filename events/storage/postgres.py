@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 
 import orjson
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection, connections, router, transaction
 from django.db.models import FloatField
 from django.db.models.functions import Cast, Extract
 
@@ -168,9 +168,11 @@ _EXPORT_COPY = export_query(EXPORT_SECTIONS)
 
 def export_chunks(session_id) -> Iterator[tuple[int, bytes]]:
     """Each row's JSON written by Postgres; one COPY streams the whole session and Python only
-    strips its framing and joins the rows (see postgres_export.py)."""
-    connection.ensure_connection()
-    with connection.connection.transaction(), connection.connection.cursor() as cursor:
+    strips its framing and joins the rows (see postgres_export.py). Reads where the ORM would
+    read events (the replica for a dashboard export: agentops_site/db_router.py)."""
+    db = connections[router.db_for_read(Event)]
+    db.ensure_connection()
+    with db.connection.transaction(), db.connection.cursor() as cursor:
         # JIT spent ~0.4 s compiling the row expressions on the 100k-event session (off for
         # every connection in settings too; said here as this query depends on it); parallel
         # workers only take the core this process needs to forward the rows.
