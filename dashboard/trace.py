@@ -83,6 +83,14 @@ class Tree:
         return self.roots if key is None else self.nodes[key].children
 
 
+def _agent_of(row: Row, agents: dict) -> str:
+    """The agent's name for a row: v2 events by their agent id (named or not); OTLP spans
+    only when the id is a known agent (their agent is a span of the tree, shown as such)."""
+    if row.agent_id is None or (row.span_id and row.agent_id not in agents):
+        return ""
+    return agent_label(row.agent_id, agents)
+
+
 def agent_label(agent_id: uuid.UUID, agents: dict) -> str:
     name = agents.get(agent_id)
     return name or f"agent {str(agent_id)[:8]}"
@@ -95,9 +103,12 @@ def build(
     session_start: float,
     session_end: float | None,
     now: float,
+    root_span_id: str | None = None,
 ) -> Tree:
     """The tree of `rows` (already in time order). `agents` maps agent ids to names;
-    `session_end` is None while the session runs (then `now` ends the axis). O(n)."""
+    `session_end` is None while the session runs (then `now` ends the axis); `root_span_id`
+    is an OTLP session's root span, kept on the session rather than as an event, so its
+    children are top-level rows and not orphans. O(n)."""
     nodes: dict[str, Node] = {}
     by_span: dict[str, str] = {}
     skewed = 0
@@ -111,7 +122,7 @@ def build(
             key=key,
             kind=row.event_type,
             name=row.model if row.event_type == "llms" and row.model else row.name,
-            agent=agent_label(row.agent_id, agents) if row.agent_id else "",
+            agent=_agent_of(row, agents),
             number=number,
             start=row.init,
             end=row.end if row.end is not None and row.end >= row.init else None,
@@ -136,7 +147,7 @@ def build(
             parent = by_span.get(row.parent_span_id)
             if parent is not None and parent != key:
                 parents[key] = parent
-            else:
+            elif row.parent_span_id != root_span_id:
                 node.orphan = True
         elif row.span_id is None and row.agent_id:
             group = AGENT_PREFIX + str(row.agent_id)
@@ -174,7 +185,7 @@ def build(
 def _cut_cycles(parents: dict[str, str], nodes: dict[str, Node]) -> None:
     """Drop the parent link that closes each cycle (in place). Each node is walked once."""
     state: dict[str, int] = {}  # 1: on the current walk, 2: done
-    for start in parents:
+    for start in list(parents):
         walk, key = [], start
         while key in parents and state.get(key) is None:
             state[key] = 1
@@ -319,10 +330,12 @@ def session_tree(session, *, limit: int, now: float) -> Tree:
     from sessions.queries import agent_names
 
     rows = rows_from_timeline(storage.backend().timeline_rows(session.id, limit))
+    root = session.root_span
     return build(
         rows,
         agents=agent_names(session),
         session_start=session.init_timestamp.timestamp(),
         session_end=session.end_timestamp.timestamp() if session.end_timestamp else None,
         now=now,
+        root_span_id=root.get("span_id") if isinstance(root, dict) else None,
     )

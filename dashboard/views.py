@@ -387,6 +387,7 @@ def session_tree(request, slug, session_id):
         answer["levels"] = [trace.level(tree, parent, offset=offset, limit=TREE_PAGE)]
     else:
         answer["levels"] = [trace.level(tree, None, offset=offset, limit=TREE_PAGE)]
+    if not parent:
         # Every error of the session, so they stay one click away whatever is expanded.
         answer["errors"] = [
             {"key": n.key, "n": n.number, "name": n.name}

@@ -375,6 +375,8 @@
           since = Date.now();
           var total = document.getElementById("event-total");
           if (total) total.textContent = s.events.toLocaleString();
+          var word = document.getElementById("event-word");
+          if (word) word.textContent = s.events === 1 ? "event" : "events";
           var changed = s.events !== events;
           events = s.events;
           if (!s.running) {
