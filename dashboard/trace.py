@@ -15,6 +15,7 @@ event list, its tabs and the waterfall show for the event.
 """
 
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -112,6 +113,7 @@ def build(
     nodes: dict[str, Node] = {}
     by_span: dict[str, str] = {}
     skewed = 0
+    labels: dict = {}  # agent id -> label, computed once per agent
     for number, row in enumerate(rows, start=1):
         key = str(row.id)
         out = row.init < session_start - SKEW_TOLERANCE_S or (
@@ -122,7 +124,9 @@ def build(
             key=key,
             kind=row.event_type,
             name=row.model if row.event_type == "llms" and row.model else row.name,
-            agent=_agent_of(row, agents),
+            agent=labels[row.agent_id]
+            if row.agent_id in labels
+            else labels.setdefault(row.agent_id, _agent_of(row, agents)),
             number=number,
             start=row.init,
             end=row.end if row.end is not None and row.end >= row.init else None,
@@ -236,7 +240,8 @@ def row_json(node: Node, tree: Tree) -> dict:
         "at": round((node.start - tree.start) * 1000, 3),
         "dur": round((node.end - node.start) * 1000, 3) if node.end is not None else None,
         "tokens": node.tokens,
-        "cost": None if node.cost is None else str(node.cost),
+        # "0.001", not the column's "0.0010000000" (nor normalize()'s "1E-3").
+        "cost": None if node.cost is None else format(node.cost.normalize(), "f"),
         "cost_unknown": node.cost_unknown,
         "children": len(node.children),
         "errors": node.errors_below,
@@ -324,18 +329,41 @@ def rows_from_timeline(tuples) -> list[Row]:
     return rows
 
 
+# Built trees of the last few sessions asked for, per process, keyed by everything the tree is
+# made of: a session's events never change once stored (their ids are idempotency keys), so
+# its event count, end, root span and agents say whether a kept tree is still the tree. Paging
+# through a 10k-event tree then reads the events once, not once per page.
+_KEPT: "OrderedDict[tuple, Tree]" = OrderedDict()
+KEEP_TREES = 8
+
+
 def session_tree(session, *, limit: int, now: float) -> Tree:
-    """The tree of a session's first `limit` events (two queries: events, agents)."""
+    """The tree of a session's first `limit` events: one query (its agents) when this process
+    built the same tree before, two (and the build) otherwise. A running session's axis ends
+    at `now`, so its tree is rebuilt each time."""
     from events import storage
     from sessions.queries import agent_names
+    from sessions.totals import event_count
 
-    rows = rows_from_timeline(storage.backend().timeline_rows(session.id, limit))
+    agents = agent_names(session)
     root = session.root_span
-    return build(
+    root_span_id = root.get("span_id") if isinstance(root, dict) else None
+    key = (session.id, event_count(session), session.end_timestamp, root_span_id, limit,
+           tuple(sorted((str(k), v) for k, v in agents.items())))  # fmt: skip
+    if session.end_timestamp is not None and key in _KEPT:
+        _KEPT.move_to_end(key)
+        return _KEPT[key]
+    rows = rows_from_timeline(storage.backend().timeline_rows(session.id, limit))
+    tree = build(
         rows,
-        agents=agent_names(session),
+        agents=agents,
         session_start=session.init_timestamp.timestamp(),
         session_end=session.end_timestamp.timestamp() if session.end_timestamp else None,
         now=now,
-        root_span_id=root.get("span_id") if isinstance(root, dict) else None,
+        root_span_id=root_span_id,
     )
+    if session.end_timestamp is not None:
+        _KEPT[key] = tree
+        while len(_KEPT) > KEEP_TREES:
+            _KEPT.popitem(last=False)
+    return tree

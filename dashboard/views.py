@@ -49,7 +49,6 @@ from sessions.queries import (
     tags_with_counts,
 )
 from sessions.totals import event_count
-from sessions.traces import session_span_depths
 from sessions.uploads import trace_logs
 
 SESSIONS_PER_PAGE = 50
@@ -227,7 +226,7 @@ def _event_view(event: Event, triggers: dict, *, number: int | None, seen: dict)
     escaped by the template except prompts and completions, which payloads.render_markdown
     sanitises. `seen`: system prompts already shown on this page (payloads.message_views)."""
     p = event.payload if isinstance(event.payload, dict) else {}
-    item = {"event": event, "duration": None, "depth": 0, "number": number}
+    item = {"event": event, "duration": None, "number": number}
     if event.end_timestamp:
         item["duration"] = max((event.end_timestamp - event.init_timestamp).total_seconds(), 0)
     repaired = p.get("repaired")
@@ -278,7 +277,6 @@ def _last_line(text: str) -> str:
     return lines[-1].strip()[:200] if lines else ""
 
 
-MAX_INDENT = 6  # depth-N classes in static/css/app.css
 LOG_SHOWN_CHARS = 200_000
 
 
@@ -313,10 +311,6 @@ def session_detail(request, slug, session_id):
     ]
     logs = []
     if session.protocol == Protocol.OTLP:
-        # The flat list keeps each span's depth in the trace (the tree is the trace view).
-        span_depths = session_span_depths(session)
-        for item in events:
-            item["depth"] = min(span_depths.get(item["event"].span_id, 0), MAX_INDENT)
         # Only the 0.4 SDK uploads logs, keyed by its trace: a v2 session has none to look up.
         logs = [_log_view(log) for log in trace_logs(project_id=project.pk, session_id=session.id)]
     span = events_span(session, tolerance=timedelta(seconds=trace.SKEW_TOLERANCE_S))
