@@ -185,7 +185,7 @@ def waterfall(tree, *, session) -> dict:
     start) are markers, never inflated bars; errors are drawn last, on top, as red crosses. The
     x axis is in ms, s, min or h as the session's length needs (trace.time_unit); the session's
     own start and end are drawn as lines, so clock-skewed events show outside them. Hover
-    numbers (#n) are the event's 1-based number in the event list. Past WEBGL_THRESHOLD events
+    numbers (#n) are the event's 1-based number in the event list; `keys` maps them to ids. Past WEBGL_THRESHOLD events
     the same traces are drawn with WebGL (scattergl) so 10k+ events stay interactive.
     """
     from dashboard import trace
@@ -220,7 +220,7 @@ def waterfall(tree, *, session) -> dict:
                 else TYPE_LABELS.get(node.kind, node.kind)
             )
         note = " · clock-skewed: outside the session" if node.skewed else ""
-        custom = [node.number, label, duration_text(dur_ms or None) + note, node.tokens, node.key]
+        custom = [node.number, label, duration_text(dur_ms or None) + note, node.tokens]
         y = lane(node)
         if dur_ms > 0 and node.kind != "errors":
             acc = bars.setdefault(node.kind, {"x": [], "y": [], "base": [], "custom": []})
@@ -326,4 +326,6 @@ def waterfall(tree, *, session) -> dict:
         "events": len(events),
         "skewed": tree.skewed,
         "unit": unit,
+        # Event ids by number (keys[n - 1]): a click selects the event in the trace view.
+        "keys": [n.key for n in events],
     }

@@ -25,7 +25,7 @@ SKEW_TOLERANCE_S = 1.0
 AGENT_PREFIX = "agent:"
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One event as the tree needs it; times in epoch seconds (float), end None if unknown."""
 
@@ -43,7 +43,7 @@ class Row:
     trigger_id: uuid.UUID | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     key: str  # the event id, or "agent:<uuid>" for an agent's group row
     kind: str  # an event type, or "agent"

@@ -39,7 +39,8 @@
           }
           el.on("plotly_click", function (ev) {
             var point = ev.points && ev.points[0];
-            var id = point && point.customdata && point.customdata[4];
+            var n = point && point.customdata && point.customdata[0];
+            var id = n && fig.keys ? fig.keys[n - 1] : null;
             if (!id) return;
             if (window.agentopsTrace) {
               window.agentopsTrace.focus(id);
