@@ -232,6 +232,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--profile", default=None, help="name of a request to profile")
+    parser.add_argument("--only", default="", help="only the requests whose name has this")
     args = parser.parse_args()
     setup_production_django(ensure_database("agentops_bench_trace"))
     from django.test import Client
@@ -241,6 +242,8 @@ def main() -> None:
     client.force_login(ctx["user"])
     results = []
     for name, url in requests(ctx):
+        if args.only not in name:
+            continue
         if args.profile:
             if args.profile == name:
                 client.get(url)
