@@ -185,8 +185,9 @@ def waterfall(tree, *, session) -> dict:
     start) are markers, never inflated bars; errors are drawn last, on top, as red crosses. The
     x axis is in ms, s, min or h as the session's length needs (trace.time_unit); the session's
     own start and end are drawn as lines, so clock-skewed events show outside them. Hover
-    numbers (#n) are the event's 1-based number in the event list; `keys` maps them to ids. Past WEBGL_THRESHOLD events
-    the same traces are drawn with WebGL (scattergl) so 10k+ events stay interactive.
+    numbers (#n) are the event's 1-based number in the event list; `keys` maps them to ids.
+    Past WEBGL_THRESHOLD events the same traces are drawn with WebGL (scattergl) so 10k+ events
+    stay interactive.
     """
     from dashboard import trace
 
