@@ -1,5 +1,6 @@
 """Reads of a session as an OpenTelemetry trace: its spans (from the events' span ids and the
-stored root span) for the session page's tree and AgentOps' public API (api/public/)."""
+stored root span) for AgentOps' public API (api/public/). The session page's tree is
+dashboard/trace.py."""
 
 import uuid
 from dataclasses import dataclass
@@ -49,35 +50,6 @@ def trace_spans(session: Session) -> list[SpanView]:
     if isinstance(root, dict) and root.get("span_id") and root["span_id"] not in spans:
         ordered.insert(0, SpanView(root["span_id"], None, root, None))
     return ordered
-
-
-def depths(pairs) -> dict[str, int]:
-    """{span id: depth} for (span id, parent span id) pairs: 0 for a span whose parent is not
-    among them (the root, or a parent not arrived yet). Loops are cut, never followed forever."""
-    parent_of = dict(pairs)
-    found: dict[str, int] = {}
-    for start in parent_of:
-        chain, node = [], start
-        while node in parent_of and node not in found and node not in chain:
-            chain.append(node)
-            node = parent_of[node]
-        base = found.get(node, -1)
-        for offset, span in enumerate(reversed(chain), start=1):
-            found[span] = base + offset
-    return found
-
-
-def session_span_depths(session: Session) -> dict[str, int]:
-    """Depth of each span of the session (for indenting its events by parent)."""
-    pairs = list(
-        Event.objects.filter(session_id=session.id, span_id__isnull=False)
-        .values_list("span_id", "parent_span_id")
-        .distinct()
-    )
-    root = session.root_span
-    if isinstance(root, dict) and root.get("span_id"):
-        pairs.append((root["span_id"], None))
-    return depths(pairs)
 
 
 def span_summary(span: SpanView) -> dict:

@@ -16,7 +16,8 @@ module offers the same functions:
 - `export_chunks(session_id) -> Iterator[(section index, bytes)]`: the session's export rows
   (events.rows.event_row's JSON) in EXPORT_SECTIONS order, joined by commas, streamed.
 - `timeline_rows(session_id, limit) -> list[(id, event_type, init, end, name, model,
-  prompt_tokens)]` in time order, times as epoch seconds (float).
+  prompt_tokens, completion_tokens, agent_id, cost, span_id, parent_span_id, trigger_event_id)]`
+  in time order (init_timestamp, id), times as epoch seconds (float), cost Decimal or None.
 - `lock_project_for_rollups(project_id)`: serialise rollups of one project until the
   transaction ends.
 - `summarize_new_event_ranges() -> int | None`: keep the events' BRIN summaries current.
@@ -25,6 +26,12 @@ module offers the same functions:
 from types import ModuleType
 
 from django.db import connection
+
+# timeline_rows' columns after (id, event_type, init, end): one list for both engines.
+TIMELINE_COLUMNS = (
+    "name", "model", "prompt_tokens", "completion_tokens", "agent_id", "cost", "span_id",
+    "parent_span_id", "trigger_event_id",
+)  # fmt: skip
 
 
 def backend() -> ModuleType:

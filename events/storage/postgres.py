@@ -14,6 +14,7 @@ from django.db.models.functions import Cast, Extract
 
 from events.models import Event
 from events.rows import EXPORT_SECTIONS, wrap_message_content
+from events.storage import TIMELINE_COLUMNS
 from events.storage.postgres_export import export_query, section_chunks
 from events.validation import EventRow
 from projects.auth import LAST_USED_RESOLUTION, KeyRevoked
@@ -200,7 +201,7 @@ def timeline_rows(session_id, limit: int) -> list[tuple]:
             init_s=Cast(Extract("init_timestamp", "epoch"), FloatField()),
             end_s=Cast(Extract("end_timestamp", "epoch"), FloatField()),
         )
-        .values_list("id", "event_type", "init_s", "end_s", "name", "model", "prompt_tokens")
+        .values_list("id", "event_type", "init_s", "end_s", *TIMELINE_COLUMNS)
     )
     return list(rows[:limit])
 
