@@ -30,6 +30,12 @@ _COLUMNS = (
 _ADD_TOTALS = ",\n        ".join(
     f"{field} = s.{field} + agg.{name}" for field, name in SQL_NAME_OF_FIELD.items()
 )
+# events_event is partitioned by month of init_timestamp and unique on (id, init_timestamp)
+# (events/storage/partitions.py says why a re-send always has the same pair). ON CONFLICT catches
+# the re-sends, concurrent ones included; this probe of the id in every partition's primary key
+# catches an id already stored under another time, which the unique key cannot see.
+_STORED_UNDER_ANOTHER_TIME = "SELECT 1 FROM events_event AS stored WHERE stored.id = r.id"
+
 # The batch travels as ONE JSON parameter (built by orjson, the payloads embedded as the JSON text
 # validation already produced) and is unpacked by jsonb_to_recordset (~10% less Postgres CPU than
 # jsonb_array_elements with a ->> per column). Profiled on 100-event
@@ -63,8 +69,8 @@ ins AS (
         cost numeric, cost_source text, trigger_event_id uuid, payload jsonb, span_id text,
         parent_span_id text
     )
-    WHERE EXISTS (SELECT 1 FROM target)
-    ON CONFLICT (id) DO NOTHING
+    WHERE EXISTS (SELECT 1 FROM target) AND NOT EXISTS ({_STORED_UNDER_ANOTHER_TIME})
+    ON CONFLICT (id, init_timestamp) DO NOTHING
     RETURNING event_type, prompt_tokens, completion_tokens, cost
 ),
 agg AS (
@@ -222,11 +228,18 @@ def summarize_new_event_ranges() -> int | None:
     Autovacuum summarizes them (the index has autosummarize), but not where it is off or lags
     behind; the periodic catch-up calls this so that part stays within its period of ingest.
     Gives up (None) rather than wait behind a VACUUM of the table, which summarizes too.
+    The index is partitioned with the table: each partition's own BRIN is summarized (those of
+    past months have nothing new, a no-op each).
     """
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '2s'")
-            cursor.execute("SELECT brin_summarize_new_values(%s::regclass)", [EVENT_RECEIVED_BRIN])
+            cursor.execute(
+                "SELECT coalesce(sum(brin_summarize_new_values(i.oid)), 0)::int FROM pg_class i "
+                "WHERE i.relkind = 'i' AND (i.oid = to_regclass(%(index)s) OR i.oid IN ("
+                "  SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%(index)s)))",
+                {"index": EVENT_RECEIVED_BRIN},
+            )
             return cursor.fetchone()[0]
     except OperationalError:
         logger.warning("event BRIN summary skipped: the table is busy", exc_info=True)
@@ -290,8 +303,8 @@ ins AS (
         completion_tokens integer, cost numeric, cost_source text, trigger_event_id uuid,
         payload jsonb, span_id text, parent_span_id text
     )
-    WHERE r.session_id IN (SELECT id FROM target)
-    ON CONFLICT (id) DO NOTHING
+    WHERE r.session_id IN (SELECT id FROM target) AND NOT EXISTS ({_STORED_UNDER_ANOTHER_TIME})
+    ON CONFLICT (id, init_timestamp) DO NOTHING
     RETURNING session_id, event_type, prompt_tokens, completion_tokens, cost
 ),
 agg AS (
@@ -378,3 +391,29 @@ def _root_document(root) -> dict:
         "metadata": root.metadata,
         "root_span": root.span,
     }
+
+
+# --- Partitions (events/storage/partitions.py) -----------------------------------------------
+
+
+def ensure_event_partitions(now=None) -> list[str]:
+    """Create the monthly event partitions due now and ahead; the names created."""
+    from events.storage import partitions
+
+    return partitions.ensure_partitions(now)
+
+
+def drop_event_partitions_before(cutoff) -> tuple[list[str], int]:
+    """Drop the monthly partitions wholly older than `cutoff` that no kept session holds back;
+    (names dropped, events in them)."""
+    from events.storage import partitions
+
+    dropped, events = [], 0
+    with connection.cursor() as cursor:
+        months = partitions.droppable_months(cursor, cutoff)
+    for month in months:
+        rows = partitions.drop_month(month, cutoff)
+        if rows is not None:
+            dropped.append(partitions.partition_name(month))
+            events += rows
+    return dropped, events
