@@ -179,8 +179,15 @@ def export_chunks(session_id) -> Iterator[tuple[int, bytes]]:
     with connection.connection.transaction(), connection.connection.cursor() as cursor:
         # JIT spent ~0.4 s compiling the row expressions on the 100k-event session (off for
         # every connection in settings too; said here as this query depends on it); parallel
-        # workers only take the core this process needs to forward the rows.
-        cursor.execute("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0")
+        # workers only take the core this process needs to forward the rows. On the partitioned
+        # table the planner costed the per-row lookup (one TID scan in the partition the row's
+        # time picks, pruned at run time) as a hash join over every partition's rows: 13x
+        # slower on the 100k-event session at 1M events (bench/scale.py). Only the nested loop
+        # is allowed for this statement.
+        cursor.execute(
+            "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; "
+            "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
+        )
         with cursor.copy(_EXPORT_COPY, [session_id]) as copy:
             yield from section_chunks(copy, _wrap_numbers_in_python)
 
