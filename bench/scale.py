@@ -18,7 +18,8 @@ Measured at each size, with the functions of the other benchmarks (not copies):
 - export (bench/export.py `run_child`): the 100k-event session's streamed export, events/s;
 - incremental rollup (bench/rollups.py `incremental`): ingest of one batch plus its rollup, ms;
 - ingest: ingest_events() of 100-event batches in-process into a new session (validation,
-  pricing, the one INSERT with its dedupe probes, totals): ms per batch. The HTTP ratio to
+  pricing, the one INSERT with its dedupe probes, totals), each followed at commit by the
+  eager rollup of today (CELERY_TASK_ALWAYS_EAGER): ms per batch, rollup included. The HTTP ratio to
   COPY-with-dedupe (bench/ingest.py) runs on its own emptied database and is not repeated here.
 
     .venv/bin/python manage.py collectstatic --no-input
