@@ -85,8 +85,9 @@ def test_an_id_resent_with_another_time_is_still_a_duplicate(pg, client, api_key
     session_id, jwt = v2.start(client, api_key, at=this_month)
     first = v2.llm(at=this_month)
     v2.send(client, jwt, [first])
-    moved = {**first, "init_timestamp": v2.iso(this_month + timedelta(days=35)),
-             "end_timestamp": v2.iso(this_month + timedelta(days=35, seconds=1))}  # fmt: skip
+    # Last month: another partition, within the month either way that the probe looks at.
+    moved = {**first, "init_timestamp": v2.iso(this_month - timedelta(days=10)),
+             "end_timestamp": v2.iso(this_month - timedelta(days=10, seconds=-1))}  # fmt: skip
     v2.send(client, jwt, [moved])
     assert list(Event.objects.filter(session_id=session_id).values_list("init_timestamp")) == [
         (this_month,)

@@ -14,8 +14,9 @@ partition's unique index:
 - two processes inserting the same (id, init_timestamp) at once: the second INSERT ... ON
   CONFLICT waits on the first's unique-index entry and does nothing.
 The one case the key does not cover, an id re-sent with a *different* time (a client rebuilding
-the event), is caught by the ingest statement's NOT EXISTS on the id across partitions (see
-events/storage/postgres.py); two such sends racing could both land, in two partitions.
+the event), is caught by the ingest statement's NOT EXISTS on the id in the partitions within a
+month of the new time (events/storage/postgres.py, bounded to keep ingest's cost flat as months
+accumulate); two such sends racing, or a time moved by more than a month, could store two rows.
 
 Months rather than days or weeks: a month of 1M-10M events is a few GB, a year is 12 tables to
 plan over, and retention (DATA_RETENTION_DAYS, usually 30-400) needs no finer grain because the
