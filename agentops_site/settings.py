@@ -254,6 +254,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-silent-sessions": {"task": "analytics.expire_sessions", "schedule": 60.0},
     "rollup-catch-up": {"task": "analytics.rollup_recent", "schedule": 15 * 60.0},
     "purge-old-data": {"task": "analytics.purge_old_data", "schedule": crontab(minute=17, hour=3)},
+    "maintain-partitions": {"task": "analytics.maintain_partitions", "schedule": 3600.0},
 }
 
 # --- Cache and throttles (projects/throttle.py) ---------------------------------------------

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from analytics import retention, rollups
 from analytics.scheduling import ROLLUP_TASK, release_pending
+from events import storage
 from sessions import services
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,15 @@ def rollup_recent_task(window_seconds: int = 3600) -> int:
 def expire_sessions_task() -> int:
     """End sessions that went silent as Indeterminate."""
     return services.expire_silent_sessions()
+
+
+@shared_task(
+    name="analytics.maintain_partitions", soft_time_limit=240, time_limit=300, **TASK_OPTIONS
+)
+def maintain_partitions_task() -> list[str]:
+    """Create the event partitions of this month and the next ones ahead (Postgres); the names
+    created. Hourly, so a month's table exists long before its first event."""
+    return storage.backend().ensure_event_partitions()
 
 
 @shared_task(name="analytics.purge_old_data", soft_time_limit=3000, time_limit=3300, **TASK_OPTIONS)

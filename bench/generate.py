@@ -140,7 +140,7 @@ def load(*, sessions: int, events: int, seed: int, slug: str) -> dict:
             "COPY agent_sessions_session (id, project_id, init_timestamp, end_timestamp, "
             "end_state, end_state_reason, host_env, video, sdk_version, created_at, last_seen_at, "
             "llm_count, tool_count, action_count, error_count, api_count, prompt_tokens, "
-            "completion_tokens, cost, cost_unknown_events) FROM STDIN"
+            "completion_tokens, cost, cost_unknown_events, protocol) FROM STDIN"
         ) as copy:
             for sid, size, began in zip(session_ids, sizes, starts, strict=True):
                 state = rng.choice(END_STATES)
@@ -148,7 +148,7 @@ def load(*, sessions: int, events: int, seed: int, slug: str) -> dict:
                 ended = began + timedelta(seconds=size * 0.6 + 5) if state else None
                 copy.write_row(
                     (sid, project.id, began, ended, state, "", '{"os": "Linux"}', "", "0.3.26",
-                     now, ended or now, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                     now, ended or now, 0, 0, 0, 0, 0, 0, 0, 0, 0, "v2")
                 )  # fmt: skip
         with cur.copy("COPY agent_sessions_sessiontag (session_id, tag_id) FROM STDIN") as copy:
             for sid in session_ids:

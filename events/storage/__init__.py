@@ -21,6 +21,10 @@ module offers the same functions:
 - `lock_project_for_rollups(project_id)`: serialise rollups of one project until the
   transaction ends.
 - `summarize_new_event_ranges() -> int | None`: keep the events' BRIN summaries current.
+- `ensure_event_partitions(now=None) -> list[str]`: create the monthly event partitions due now
+  and MONTHS_AHEAD ahead (Postgres; events/storage/partitions.py); SQLite has none.
+- `drop_event_partitions_before(cutoff) -> (names, events)`: retention by whole months, for
+  the months no kept session holds back (Postgres); SQLite drops nothing.
 """
 
 from types import ModuleType

@@ -31,6 +31,19 @@ _COLUMNS = (
 _ADD_TOTALS = ",\n        ".join(
     f"{field} = s.{field} + agg.{name}" for field, name in SQL_NAME_OF_FIELD.items()
 )
+# events_event is partitioned by month of init_timestamp and unique on (id, init_timestamp)
+# (events/storage/partitions.py says why a re-send always has the same pair). ON CONFLICT catches
+# the re-sends, concurrent ones included; this probe catches an id already stored under another
+# time within a month either way, which the unique key cannot see. Bounded so that run-time
+# pruning leaves at most three partitions to probe: unbounded, it probed every partition's
+# primary key (random UUIDs: a cold page each) and cost +45-60% per 100-event batch with only 8
+# partitions at 4M events (bench/partition_guard.py), growing with every month kept.
+_STORED_UNDER_ANOTHER_TIME = (
+    "SELECT 1 FROM events_event AS stored WHERE stored.id = r.id "
+    "AND stored.init_timestamp > r.init_timestamp - interval '1 month' "
+    "AND stored.init_timestamp < r.init_timestamp + interval '1 month'"
+)
+
 # The batch travels as ONE JSON parameter (built by orjson, the payloads embedded as the JSON text
 # validation already produced) and is unpacked by jsonb_to_recordset (~10% less Postgres CPU than
 # jsonb_array_elements with a ->> per column). Profiled on 100-event
@@ -64,8 +77,8 @@ ins AS (
         cost numeric, cost_source text, trigger_event_id uuid, payload jsonb, span_id text,
         parent_span_id text
     )
-    WHERE EXISTS (SELECT 1 FROM target)
-    ON CONFLICT (id) DO NOTHING
+    WHERE EXISTS (SELECT 1 FROM target) AND NOT EXISTS ({_STORED_UNDER_ANOTHER_TIME})
+    ON CONFLICT (id, init_timestamp) DO NOTHING
     RETURNING event_type, prompt_tokens, completion_tokens, cost
 ),
 agg AS (
@@ -176,8 +189,15 @@ def export_chunks(session_id) -> Iterator[tuple[int, bytes]]:
     with db.connection.transaction(), db.connection.cursor() as cursor:
         # JIT spent ~0.4 s compiling the row expressions on the 100k-event session (off for
         # every connection in settings too; said here as this query depends on it); parallel
-        # workers only take the core this process needs to forward the rows.
-        cursor.execute("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0")
+        # workers only take the core this process needs to forward the rows. On the partitioned
+        # table the planner costed the per-row lookup (one TID scan in the partition the row's
+        # time picks, pruned at run time) as a hash join over every partition's rows: 13x
+        # slower on the 100k-event session at 1M events (bench/scale.py). Only the nested loop
+        # is allowed for this statement.
+        cursor.execute(
+            "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; "
+            "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
+        )
         with cursor.copy(_EXPORT_COPY, [session_id]) as copy:
             yield from section_chunks(copy, _wrap_numbers_in_python)
 
@@ -225,11 +245,18 @@ def summarize_new_event_ranges() -> int | None:
     Autovacuum summarizes them (the index has autosummarize), but not where it is off or lags
     behind; the periodic catch-up calls this so that part stays within its period of ingest.
     Gives up (None) rather than wait behind a VACUUM of the table, which summarizes too.
+    The index is partitioned with the table: each partition's own BRIN is summarized (those of
+    past months have nothing new, a no-op each).
     """
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '2s'")
-            cursor.execute("SELECT brin_summarize_new_values(%s::regclass)", [EVENT_RECEIVED_BRIN])
+            cursor.execute(
+                "SELECT coalesce(sum(brin_summarize_new_values(i.oid)), 0)::int FROM pg_class i "
+                "WHERE i.relkind = 'i' AND (i.oid = to_regclass(%(index)s) OR i.oid IN ("
+                "  SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%(index)s)))",
+                {"index": EVENT_RECEIVED_BRIN},
+            )
             return cursor.fetchone()[0]
     except OperationalError:
         logger.warning("event BRIN summary skipped: the table is busy", exc_info=True)
@@ -293,8 +320,8 @@ ins AS (
         completion_tokens integer, cost numeric, cost_source text, trigger_event_id uuid,
         payload jsonb, span_id text, parent_span_id text
     )
-    WHERE r.session_id IN (SELECT id FROM target)
-    ON CONFLICT (id) DO NOTHING
+    WHERE r.session_id IN (SELECT id FROM target) AND NOT EXISTS ({_STORED_UNDER_ANOTHER_TIME})
+    ON CONFLICT (id, init_timestamp) DO NOTHING
     RETURNING session_id, event_type, prompt_tokens, completion_tokens, cost
 ),
 agg AS (
@@ -407,3 +434,29 @@ def _root_document(root) -> dict:
         "root_span": root.span,
         "tags": root.tags,
     }
+
+
+# --- Partitions (events/storage/partitions.py) -----------------------------------------------
+
+
+def ensure_event_partitions(now=None) -> list[str]:
+    """Create the monthly event partitions due now and ahead; the names created."""
+    from events.storage import partitions
+
+    return partitions.ensure_partitions(now)
+
+
+def drop_event_partitions_before(cutoff) -> tuple[list[str], int]:
+    """Drop the monthly partitions wholly older than `cutoff` that no kept session holds back;
+    (names dropped, events in them)."""
+    from events.storage import partitions
+
+    dropped, events = [], 0
+    with connection.cursor() as cursor:
+        months = partitions.droppable_months(cursor, cutoff)
+    for month in months:
+        rows = partitions.drop_month(month, cutoff)
+        if rows is not None:
+            dropped.append(partitions.partition_name(month))
+            events += rows
+    return dropped, events

@@ -168,3 +168,13 @@ def lock_project_for_rollups(project_id) -> None:
 def summarize_new_event_ranges() -> None:
     """SQLite has no BRIN index."""
     return None
+
+
+def ensure_event_partitions(now=None) -> list[str]:
+    """SQLite keeps one events table: nothing to create."""
+    return []
+
+
+def drop_event_partitions_before(cutoff) -> tuple[list[str], int]:
+    """SQLite keeps one events table: retention deletes rows (analytics/retention.py)."""
+    return [], 0
