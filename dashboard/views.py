@@ -45,6 +45,7 @@ from sessions.queries import (
     llm_models,
     session_events_page,
     session_page,
+    tag_stats,
     tags_with_counts,
 )
 from sessions.totals import event_count
@@ -175,6 +176,7 @@ def session_list(request, slug):
     context.update(
         form=form,
         filters=filters,
+        filter_errors=form.filter_errors,
         page=page,
         sorts=SORTS.values(),
         models=llm_models(project=project, recent_since=timezone.now() - timedelta(days=1)),
@@ -369,7 +371,7 @@ def session_events_csv(request, slug, session_id):
 def tag_list(request, slug):
     project, membership = get_project_for_user(request, slug)
     context = _base_context(request, project, membership, "tags")
-    context["tags"] = list(tags_with_counts(project=project))
+    context["tags"] = [tag_stats(t) for t in tags_with_counts(project=project)]
     return render(request, "dashboard/tags.html", context)
 
 

@@ -57,6 +57,10 @@ class Event(models.Model):
     span_id = models.CharField(max_length=16, null=True, blank=True)
     parent_span_id = models.CharField(max_length=16, null=True, blank=True)
     payload = models.JSONField(default=dict, blank=True)
+    # What text search matches (events/search.py): a bounded, lower-cased extract of the name,
+    # model and text fields, written at ingest. Postgres: pg_trgm GIN index event_search_trgm
+    # (migration 0006). db_default: rows loaded by COPY without it (bench/) are valid.
+    search_text = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["init_timestamp"]
@@ -75,6 +79,8 @@ class Event(models.Model):
                 name="event_session_llm_model",
                 condition=Q(event_type="llms"),
             ),
+            # Not listed, Postgres only: the trigram index event_search_trgm on search_text
+            # (migration 0006_event_search_text) for the session list's search.
             # Not listed, Postgres only: a BRIN index on received_at (migration
             # 0003_event_received_brin) for the overview's "events received since today's
             # rollup" (dashboard/overview.py). No B-tree on received_at: each costs ingest.

@@ -14,6 +14,7 @@ from django.db.models.functions import Cast, Extract
 
 from events.models import Event
 from events.rows import EXPORT_SECTIONS, wrap_message_content
+from events.search import search_text
 from events.storage.postgres_export import export_query, section_chunks
 from events.validation import EventRow
 from projects.auth import LAST_USED_RESOLUTION, KeyRevoked
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 _COLUMNS = (
     "id, session_id, project_id, event_type, init_timestamp, end_timestamp, received_at, agent_id, "
     "name, model, prompt_tokens, completion_tokens, cost, cost_source, trigger_event_id, payload, "
-    "span_id, parent_span_id"
+    "span_id, parent_span_id, search_text"
 )
 _ADD_TOTALS = ",\n        ".join(
     f"{field} = s.{field} + agg.{name}" for field, name in SQL_NAME_OF_FIELD.items()
@@ -56,12 +57,12 @@ ins AS (
     INSERT INTO events_event ({_COLUMNS})
     SELECT r.id, %(session_id)s, %(project_id)s, r.event_type, r.init_timestamp, r.end_timestamp,
            %(now)s, r.agent_id, r.name, r.model, r.prompt_tokens, r.completion_tokens, r.cost,
-           r.cost_source, r.trigger_event_id, r.payload, r.span_id, r.parent_span_id
+           r.cost_source, r.trigger_event_id, r.payload, r.span_id, r.parent_span_id, r.search_text
     FROM jsonb_to_recordset(%(batch)s::jsonb) AS r(
         id uuid, event_type text, init_timestamp timestamptz, end_timestamp timestamptz,
         agent_id uuid, name text, model text, prompt_tokens integer, completion_tokens integer,
         cost numeric, cost_source text, trigger_event_id uuid, payload jsonb, span_id text,
-        parent_span_id text
+        parent_span_id text, search_text text
     )
     WHERE EXISTS (SELECT 1 FROM target)
     ON CONFLICT (id) DO NOTHING
@@ -138,6 +139,7 @@ def _batch_document(rows: list[EventRow], session_ids: list | None = None) -> st
                 "payload": orjson.Fragment(r.payload_json),
                 "span_id": r.span_id,
                 "parent_span_id": r.parent_span_id,
+                "search_text": search_text(name=r.name, model=r.model, payload=r.payload),
             }
             for n, r in enumerate(rows)
         ]
@@ -283,12 +285,12 @@ ins AS (
     INSERT INTO events_event ({_COLUMNS})
     SELECT r.id, r.session_id, %(project_id)s, r.event_type, r.init_timestamp, r.end_timestamp,
            %(now)s, r.agent_id, r.name, r.model, r.prompt_tokens, r.completion_tokens, r.cost,
-           r.cost_source, r.trigger_event_id, r.payload, r.span_id, r.parent_span_id
+           r.cost_source, r.trigger_event_id, r.payload, r.span_id, r.parent_span_id, r.search_text
     FROM jsonb_to_recordset(%(batch)s::jsonb) AS r(
         id uuid, session_id uuid, event_type text, init_timestamp timestamptz,
         end_timestamp timestamptz, agent_id uuid, name text, model text, prompt_tokens integer,
         completion_tokens integer, cost numeric, cost_source text, trigger_event_id uuid,
-        payload jsonb, span_id text, parent_span_id text
+        payload jsonb, span_id text, parent_span_id text, search_text text
     )
     WHERE r.session_id IN (SELECT id FROM target)
     ON CONFLICT (id) DO NOTHING

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from events.models import Event
 from events.rows import EXPORT_SECTIONS, comma_joined, event_row
+from events.search import search_text
 from events.validation import EventRow
 from projects.auth import LAST_USED_RESOLUTION, KeyRevoked, touch_key
 from projects.models import ApiKey
@@ -68,6 +69,7 @@ def _insert_new(rows, session_ids, *, project_id, now) -> list[EventRow]:
                 payload=r.payload,
                 span_id=r.span_id,
                 parent_span_id=r.parent_span_id,
+                search_text=search_text(name=r.name, model=r.model, payload=r.payload),
             )
             for r, sid in new
         ],
