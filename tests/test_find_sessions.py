@@ -272,3 +272,22 @@ def test_invalid_filters_are_a_400_from_the_api_and_a_message_on_the_dashboard(
     assert "Ignored an invalid filter: end_state" in page.content.decode()
     # the valid rest still applies: nothing filtered out here
     assert [str(s.id) for s in page.context["page"].sessions] == [ok]
+
+
+def test_the_repair_migration_counts_earlier_crashes_once(project):
+    import importlib
+
+    from django.apps import apps
+
+    from tests.factories import make_session
+
+    repair = importlib.import_module("events.migrations.0007_crash_error_events")
+    crashed = make_session(project, start=T0, end_state="Fail", reason=TRACEBACK)
+    failed = make_session(project, start=T0, end_state="Fail", reason="cancelled")
+    repair.add_crash_events(apps, None)
+    repair.add_crash_events(apps, None)  # migrating twice (or re-sent ends) adds nothing
+    crashed.refresh_from_db()
+    failed.refresh_from_db()
+    assert (crashed.error_count, failed.error_count) == (1, 0)
+    crash = Event.objects.get(session=crashed)
+    assert crash.name == "ValueError" and "planner" in crash.search_text
