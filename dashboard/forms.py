@@ -91,6 +91,24 @@ class ProjectNameForm(forms.Form):
         return name
 
 
+class ProjectDeleteForm(forms.Form):
+    """Deleting a project asks for its name typed again, exactly."""
+
+    confirm = forms.CharField(max_length=100, label="Type the project's name to confirm")
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def clean_confirm(self):
+        typed = self.cleaned_data["confirm"].strip()
+        if typed != self.project.name:
+            raise forms.ValidationError(
+                f"Type the project's name, {self.project.name}, exactly to delete it."
+            )
+        return typed
+
+
 class MemberAddForm(forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)

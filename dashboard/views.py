@@ -26,6 +26,7 @@ from dashboard.forms import (
     EventFilterForm,
     KeyCreateForm,
     MemberAddForm,
+    ProjectDeleteForm,
     ProjectNameForm,
     RangeForm,
     SessionFilterForm,
@@ -97,9 +98,15 @@ def switch_project(request):
 def project_create(request):
     form = ProjectNameForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        project = services.create_project(name=form.cleaned_data["name"], owner=request.user)
-        messages.success(request, f"Created {project.name}. Create an API key to start sending.")
-        return redirect("dashboard:settings", slug=project.slug)
+        try:
+            project = services.create_project(name=form.cleaned_data["name"], owner=request.user)
+        except services.ProjectNameTaken as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(
+                request, f"Created {project.name}. Create an API key to start sending."
+            )
+            return redirect("dashboard:settings", slug=project.slug)
     user_projects = list(request.user.projects.order_by("name").values("name", "slug"))
     return render(
         request, "dashboard/project_new.html", {"form": form, "user_projects": user_projects}
@@ -389,6 +396,7 @@ def _settings_context(request, project, membership, **extra) -> dict:
         ),
         key_form=KeyCreateForm(),
         name_form=ProjectNameForm(initial={"name": project.name}),
+        delete_form=ProjectDeleteForm(project=project),
         member_form=MemberAddForm(),
     )
     context.update(extra)
@@ -457,9 +465,33 @@ def project_rename(request, slug):
     if not form.is_valid():
         context = _settings_context(request, project, membership, name_form=form)
         return render(request, "dashboard/settings.html", context, status=400)
-    services.rename_project(project=project, name=form.cleaned_data["name"])
+    try:
+        services.rename_project(project=project, name=form.cleaned_data["name"])
+    except services.ProjectNameTaken as exc:
+        form.add_error("name", str(exc))
+        context = _settings_context(request, project, membership, name_form=form)
+        return render(request, "dashboard/settings.html", context, status=400)
     messages.success(request, f"Renamed the project to {project.name}.")
     return redirect("dashboard:settings", slug=project.slug)
+
+
+@login_required
+@require_POST
+def project_delete(request, slug):
+    """Owners only; the POST must carry the project's name typed again (`confirm`)."""
+    project, membership = get_project_for_user(request, slug, owner=True)
+    form = ProjectDeleteForm(request.POST, project=project)
+    if not form.is_valid():
+        context = _settings_context(request, project, membership, delete_form=form)
+        return render(request, "dashboard/settings.html", context, status=400)
+    name = project.name
+    deleted = services.delete_project(project=project)
+    messages.success(
+        request,
+        f"Deleted {name}: {deleted['sessions']} session(s), {deleted['events']} event(s), "
+        "its keys and its rollups.",
+    )
+    return redirect("dashboard:home")
 
 
 @login_required

@@ -104,7 +104,7 @@ def test_a_fail_without_a_traceback_and_a_running_update_are_not_crashes(client,
 def test_the_crash_is_under_with_errors_on_the_dashboard(alice_client, client, api_key, project):
     sid, jwt = start(client, api_key)
     end(client, jwt, "Fail", TRACEBACK)
-    ok, jwt_ok = start(client, api_key)
+    _ok, jwt_ok = start(client, api_key)
     end(client, jwt_ok)
     page = alice_client.get(sessions_url(project, has_errors="yes"))
     assert [str(s.id) for s in page.context["page"].sessions] == [sid]
@@ -211,12 +211,12 @@ def test_sort_by_duration_pages_through_every_session_in_order(client, api_key):
 def test_list_totals_sum_the_filtered_set_and_keep_unknown_cost_unknown(
     alice_client, client, api_key, project
 ):
-    a, jwt = start(client, api_key, tags=["paid"])
+    _a, jwt = start(client, api_key, tags=["paid"])
     send(client, jwt, [llm(cost="0.25", prompt_tokens=100, completion_tokens=10)])
-    b, jwt = start(client, api_key, tags=["paid"])
+    _b, jwt = start(client, api_key, tags=["paid"])
     send(client, jwt, [llm(cost="0.50", prompt_tokens=200, completion_tokens=20)])
     end(client, jwt, "Fail", TRACEBACK)
-    c, jwt = start(client, api_key, tags=["free"])
+    _c, jwt = start(client, api_key, tags=["free"])
     send(client, jwt, [llm(model="a-model-with-no-price", prompt_tokens=7, completion_tokens=3)])
 
     totals = alice_client.get(sessions_url(project, tag="paid")).context["page"].totals
@@ -263,7 +263,7 @@ def test_invalid_filters_are_a_400_from_the_api_and_a_message_on_the_dashboard(
     assert response.status_code == 400
     assert set(response.json()["errors"]) == {"end_state", "has_errors"}
 
-    ok, jwt = start(client, api_key)
+    ok, _jwt = start(client, api_key)
     page = alice_client.get(sessions_url(project, end_state="Crashed", since="yesterday"))
     assert page.status_code == 200
     messages = page.context["filter_errors"]
