@@ -52,7 +52,6 @@ EVENT_COLUMNS = (
     "cost_source",
     "trigger_event_id",
     "payload",
-    "search_text",
 )
 
 
@@ -117,7 +116,6 @@ def load(*, sessions: int, events: int, seed: int, slug: str) -> dict:
 
     from analytics.rollups import summarize_new_event_ranges
     from events.ingest import prepare_batch
-    from events.search import search_text
     from sessions.models import Tag
     from sessions.totals import SQL_NAME_OF_FIELD, SQL_TOTALS_OF_EVENTS
 
@@ -176,8 +174,7 @@ def load(*, sessions: int, events: int, seed: int, slug: str) -> dict:
                         (r.id, sid, project.id, r.event_type, r.init_timestamp,
                          r.end_timestamp, min(at + RECEIVE_DELAY, now), r.agent_id, r.name,
                          r.model, r.prompt_tokens, r.completion_tokens, r.cost, r.cost_source,
-                         r.trigger_event_id, r.payload_json,
-                         search_text(name=r.name, model=r.model, payload=r.payload))
+                         r.trigger_event_id, r.payload_json)
                     )  # fmt: skip
                 counted += len(rows)
         conn.commit()

@@ -189,7 +189,7 @@ def prepared_rows(work):
 COLUMNS = (
     "id, session_id, project_id, event_type, init_timestamp, end_timestamp, received_at, "
     "agent_id, name, model, prompt_tokens, completion_tokens, cost, cost_source, "
-    "trigger_event_id, payload, search_text"
+    "trigger_event_id, payload"
 )
 
 
@@ -219,8 +219,6 @@ def ceiling(database_url: str, project_id, rows) -> tuple[float, float, float]:
     import psycopg
     from django.utils import timezone
 
-    from events.search import search_text
-
     now = timezone.now()
     with psycopg.connect(database_url) as conn:
         with Timer() as plain:
@@ -234,8 +232,7 @@ def ceiling(database_url: str, project_id, rows) -> tuple[float, float, float]:
                             (r.id, sid, project_id, r.event_type, r.init_timestamp,
                              r.end_timestamp, now, r.agent_id, r.name, r.model, r.prompt_tokens,
                              r.completion_tokens, r.cost, r.cost_source, r.trigger_event_id,
-                             r.payload_json,
-                             search_text(name=r.name, model=r.model, payload=r.payload))
+                             r.payload_json)
                         )  # fmt: skip
                 conn.commit()
         text = bytearray()

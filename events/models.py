@@ -57,10 +57,6 @@ class Event(models.Model):
     span_id = models.CharField(max_length=16, null=True, blank=True)
     parent_span_id = models.CharField(max_length=16, null=True, blank=True)
     payload = models.JSONField(default=dict, blank=True)
-    # What text search matches (events/search.py): a bounded, lower-cased extract of the name,
-    # model and text fields, written at ingest. Postgres: pg_trgm GIN index event_search_trgm
-    # (migration 0006). db_default: rows loaded by COPY without it (bench/) are valid.
-    search_text = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["init_timestamp"]
@@ -79,8 +75,6 @@ class Event(models.Model):
                 name="event_session_llm_model",
                 condition=Q(event_type="llms"),
             ),
-            # Not listed, Postgres only: the trigram index event_search_trgm on search_text
-            # (migration 0006_event_search_text) for the session list's search.
             # Not listed, Postgres only: a BRIN index on received_at (migration
             # 0003_event_received_brin) for the overview's "events received since today's
             # rollup" (dashboard/overview.py). No B-tree on received_at: each costs ingest.
@@ -104,3 +98,36 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.id}"
+
+
+class SearchChunk(models.Model):
+    """A piece of a session's text-search document (Postgres only; events/search.py).
+
+    Written off the ingest path by index_new_events (after each rollup), insert-only: each run
+    adds one chunk per session with new events, holding their search extracts deduplicated. A
+    pg_trgm GIN index on `text` (migration 0006, not listed here: SQLite has none) answers the
+    session list's LIKE '%phrase%'.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # The session's index serves the cascade when a session is deleted (retention, project
+    # delete); the list's search goes through the trigram index, then to sessions by id.
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    text = models.TextField()
+
+    def __str__(self) -> str:
+        return f"search chunk {self.pk} of {self.session_id}"
+
+
+class SearchCursor(models.Model):
+    """How far index_new_events has read the events, in (received_at, id) order: one row."""
+
+    name = models.CharField(max_length=20, primary_key=True)
+    received_at = models.DateTimeField()
+    event_id = models.UUIDField()
+
+    def __str__(self) -> str:
+        return f"{self.name} indexed through {self.received_at.isoformat()}"

@@ -28,6 +28,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from events import storage
 from events.models import Event, EventType
 from events.search import normalise_query
 from projects.models import Project
@@ -124,13 +125,9 @@ def filter_sessions(*, project: Project | uuid.UUID | str, filters: SessionFilte
             condition |= Q(id=uuid.UUID(text))
         phrase = normalise_query(text)
         if len(phrase) >= SEARCH_MIN_CHARS:
-            # The events matching first (Postgres: the trigram index event_search_trgm), then
-            # their sessions: a semi-join, not one probe of each session's events.
-            condition |= Q(
-                pk__in=Event.objects.filter(
-                    project_id=project_id, search_text__contains=phrase
-                ).values("session_id")
-            )
+            # The matching events' sessions first (Postgres: through the trigram index), then
+            # the page: a semi-join, not one probe of each session's events.
+            condition |= Q(pk__in=storage.backend().sessions_matching(project_id, phrase))
         qs = qs.filter(condition)
 
     # prefetch: one query for the tags of all rows of a page.

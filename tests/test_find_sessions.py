@@ -11,9 +11,11 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from events.crashes import crash_event_id
 from events.models import Event
+from events.search import SETTLE, index_new_events
 from sessions.models import Session
 from tests.v2 import T0, event, get, iso, llm, post, send, start
 
@@ -147,7 +149,13 @@ def searchable(client, api_key):
             llm(model="claude-3-5-sonnet-20241022"),
         ],
     )
+    index_now()
     return ids
+
+
+def index_now():
+    """What the worker does seconds after each batch (Postgres; SQLite searches the events)."""
+    index_new_events(now=timezone.now() + SETTLE + timedelta(seconds=1))
 
 
 @pytest.mark.parametrize(
@@ -290,4 +298,28 @@ def test_the_repair_migration_counts_earlier_crashes_once(project):
     failed.refresh_from_db()
     assert (crashed.error_count, failed.error_count) == (1, 0)
     crash = Event.objects.get(session=crashed)
-    assert crash.name == "ValueError" and "planner" in crash.search_text
+    assert (
+        crash.name == "ValueError" and crash.payload["details"] == "the planner returned no steps"
+    )
+
+
+def test_search_follows_events_sent_after_the_first_indexing(
+    client, api_key, searchable, is_postgres
+):
+    from events.models import SearchChunk
+
+    sid = searchable["tool"]
+    _, jwt = start(client, api_key, session_id=sid)  # another process joins the session
+    send(client, jwt, [event("actions", action_type="escalate_to_human") for _ in range(3)])
+    index_now()
+    listed = get(client, "/v2/sessions?q=escalate_to", key=api_key).json()["sessions"]
+    assert [s["session_id"] for s in listed] == [sid]
+    if is_postgres:
+        # Insert-only chunks, the three identical actions kept once.
+        texts = list(SearchChunk.objects.filter(session_id=sid).values_list("text", flat=True))
+        assert len(texts) == 2 and texts[1] == "escalate_to_human"
+        assert index_now_count() == 0  # caught up: nothing read twice
+
+
+def index_now_count():
+    return index_new_events(now=timezone.now() + SETTLE + timedelta(seconds=1))

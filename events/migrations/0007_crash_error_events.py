@@ -15,7 +15,6 @@ CHUNK = 500
 
 def add_crash_events(apps, schema_editor):
     from events.crashes import TRACEBACK_MARK, crash_event, crash_event_id
-    from events.search import search_text
 
     Session = apps.get_model("agent_sessions", "Session")
     Event = apps.get_model("events", "Event")
@@ -43,7 +42,6 @@ def add_crash_events(apps, schema_editor):
             end_timestamp=ended,
             name=raw["error_type"][:200],
             payload=payload,
-            search_text=search_text(name=raw["error_type"][:200], model="", payload=payload),
         )
         Session.objects.filter(pk=sid).update(error_count=F("error_count") + 1)
         repaired += 1
@@ -63,7 +61,7 @@ def remove_crash_events(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("events", "0006_event_search_text"),
+        ("events", "0006_search_index"),
         ("agent_sessions", "0002_otlp_traces"),
     ]
 

@@ -14,7 +14,6 @@ from django.db.models.functions import Cast, Extract
 
 from events.models import Event
 from events.rows import EXPORT_SECTIONS, wrap_message_content
-from events.search import search_text
 from events.storage.postgres_export import export_query, section_chunks
 from events.validation import EventRow
 from projects.auth import LAST_USED_RESOLUTION, KeyRevoked
@@ -23,10 +22,23 @@ from sessions.totals import SQL_NAME_OF_FIELD, SQL_TOTALS_OF_EVENTS
 
 logger = logging.getLogger(__name__)
 
+# Text search reads SearchChunk rows under a pg_trgm index, kept by events.search's indexer.
+HAS_SEARCH_INDEX = True
+
+
+def sessions_matching(project_id, phrase: str):
+    """Ids of the project's sessions whose indexed events contain `phrase` (lower-cased,
+    events.search.normalise_query), as a subquery: the trigram index finds the chunks."""
+    from events.models import SearchChunk
+
+    return SearchChunk.objects.filter(project_id=project_id, text__contains=phrase).values(
+        "session_id"
+    )
+
 _COLUMNS = (
     "id, session_id, project_id, event_type, init_timestamp, end_timestamp, received_at, agent_id, "
     "name, model, prompt_tokens, completion_tokens, cost, cost_source, trigger_event_id, payload, "
-    "span_id, parent_span_id, search_text"
+    "span_id, parent_span_id"
 )
 _ADD_TOTALS = ",\n        ".join(
     f"{field} = s.{field} + agg.{name}" for field, name in SQL_NAME_OF_FIELD.items()
@@ -57,12 +69,12 @@ ins AS (
     INSERT INTO events_event ({_COLUMNS})
     SELECT r.id, %(session_id)s, %(project_id)s, r.event_type, r.init_timestamp, r.end_timestamp,
            %(now)s, r.agent_id, r.name, r.model, r.prompt_tokens, r.completion_tokens, r.cost,
-           r.cost_source, r.trigger_event_id, r.payload, r.span_id, r.parent_span_id, r.search_text
+           r.cost_source, r.trigger_event_id, r.payload, r.span_id, r.parent_span_id
     FROM jsonb_to_recordset(%(batch)s::jsonb) AS r(
         id uuid, event_type text, init_timestamp timestamptz, end_timestamp timestamptz,
         agent_id uuid, name text, model text, prompt_tokens integer, completion_tokens integer,
         cost numeric, cost_source text, trigger_event_id uuid, payload jsonb, span_id text,
-        parent_span_id text, search_text text
+        parent_span_id text
     )
     WHERE EXISTS (SELECT 1 FROM target)
     ON CONFLICT (id) DO NOTHING
@@ -139,7 +151,6 @@ def _batch_document(rows: list[EventRow], session_ids: list | None = None) -> st
                 "payload": orjson.Fragment(r.payload_json),
                 "span_id": r.span_id,
                 "parent_span_id": r.parent_span_id,
-                "search_text": search_text(name=r.name, model=r.model, payload=r.payload),
             }
             for n, r in enumerate(rows)
         ]
@@ -274,7 +285,7 @@ WITH grant_key AS (
 traces AS (
     SELECT * FROM jsonb_to_recordset(%(traces)s::jsonb) AS t(
         id uuid, started timestamptz, has_root boolean, end_state text, end_state_reason text,
-        root_end timestamptz, host_env jsonb, metadata jsonb, root_span jsonb
+        root_end timestamptz, host_env jsonb, metadata jsonb, root_span jsonb, tags jsonb
     )
 ),
 target AS (
@@ -285,12 +296,12 @@ ins AS (
     INSERT INTO events_event ({_COLUMNS})
     SELECT r.id, r.session_id, %(project_id)s, r.event_type, r.init_timestamp, r.end_timestamp,
            %(now)s, r.agent_id, r.name, r.model, r.prompt_tokens, r.completion_tokens, r.cost,
-           r.cost_source, r.trigger_event_id, r.payload, r.span_id, r.parent_span_id, r.search_text
+           r.cost_source, r.trigger_event_id, r.payload, r.span_id, r.parent_span_id
     FROM jsonb_to_recordset(%(batch)s::jsonb) AS r(
         id uuid, session_id uuid, event_type text, init_timestamp timestamptz,
         end_timestamp timestamptz, agent_id uuid, name text, model text, prompt_tokens integer,
         completion_tokens integer, cost numeric, cost_source text, trigger_event_id uuid,
-        payload jsonb, span_id text, parent_span_id text, search_text text
+        payload jsonb, span_id text, parent_span_id text
     )
     WHERE r.session_id IN (SELECT id FROM target)
     ON CONFLICT (id) DO NOTHING
@@ -327,6 +338,31 @@ key_use AS (
       AND (k.last_used_at IS NULL OR k.last_used_at < %(used_before)s
            OR k.last_span_at IS NULL OR k.last_span_at < %(used_before)s
            OR k.last_span_at < k.last_token_at)
+),
+-- A root names its session's tags and replaces what was there (sessions.services.set_trace_tags
+-- does the same for the other engine). DO UPDATE rather than DO NOTHING: it returns the tag row
+-- even when another request created the name after this statement's snapshot was taken.
+root_tags AS (
+    SELECT DISTINCT t.id AS session_id, tag.name
+    FROM traces AS t, jsonb_array_elements_text(t.tags) AS tag(name)
+    WHERE t.has_root AND t.id IN (SELECT id FROM target)
+),
+tag_rows AS (
+    INSERT INTO agent_sessions_tag (project_id, name)
+    SELECT DISTINCT %(project_id)s::uuid, name FROM root_tags
+    ON CONFLICT (project_id, name) DO UPDATE SET name = EXCLUDED.name
+    RETURNING id, name
+),
+untagged AS (
+    DELETE FROM agent_sessions_sessiontag AS st
+    USING traces AS t, agent_sessions_tag AS tg
+    WHERE t.has_root AND t.id IN (SELECT id FROM target) AND st.session_id = t.id
+      AND tg.id = st.tag_id AND NOT coalesce(t.tags, '[]'::jsonb) ? tg.name
+),
+tagged AS (
+    INSERT INTO agent_sessions_sessiontag (session_id, tag_id)
+    SELECT r.session_id, tag_rows.id FROM root_tags AS r JOIN tag_rows USING (name)
+    ON CONFLICT (session_id, tag_id) DO NOTHING
 )
 SELECT grant_key.live, (SELECT json_agg(json_build_array(id, n)) FROM written) FROM grant_key
 """
@@ -379,4 +415,5 @@ def _root_document(root) -> dict:
         "host_env": root.host_env,
         "metadata": root.metadata,
         "root_span": root.span,
+        "tags": root.tags,
     }

@@ -8,15 +8,32 @@ from django.db import transaction
 
 from events.models import Event
 from events.rows import EXPORT_SECTIONS, comma_joined, event_row
-from events.search import search_text
 from events.validation import EventRow
 from projects.auth import LAST_USED_RESOLUTION, KeyRevoked, touch_key
 from projects.models import ApiKey
 from sessions.models import Protocol, Session
-from sessions.services import SessionNotAvailable
+from sessions.services import SessionNotAvailable, set_trace_tags
 from sessions.totals import add_totals, totals_of
 
 EXPORT_CHUNK = 2000
+
+# No search index: the embedded default's search scans the events themselves.
+HAS_SEARCH_INDEX = False
+
+
+def sessions_matching(project_id, phrase: str):
+    """Ids of the project's sessions with an event whose name, model or payload contains
+    `phrase` (a scan; LIKE is case-insensitive for ASCII, and the payload is matched as its
+    JSON text, so a non-ASCII phrase stored escaped is not found)."""
+    from django.db.models import Q
+
+    return (
+        Event.objects.filter(project_id=project_id)
+        .filter(
+            Q(name__icontains=phrase) | Q(model__icontains=phrase) | Q(payload__icontains=phrase)
+        )
+        .values("session_id")
+    )
 
 
 def write_events(rows: list[EventRow], *, session_id, project_id, key_id, now) -> int:
@@ -69,7 +86,6 @@ def _insert_new(rows, session_ids, *, project_id, now) -> list[EventRow]:
                 payload=r.payload,
                 span_id=r.span_id,
                 parent_span_id=r.parent_span_id,
-                search_text=search_text(name=r.name, model=r.model, payload=r.payload),
             )
             for r, sid in new
         ],
@@ -122,6 +138,8 @@ def write_traces(traces, *, project_id, key_id, now) -> dict:
                 if root.host_env is not None:
                     also["host_env"] = root.host_env
             add_totals(Session.objects.filter(id=t.session_id), totals_of(new), **also)
+            if t.root is not None:
+                set_trace_tags(t.session_id, project_id, t.root.tags)
             written[t.session_id] = len(new)
         _, last_used, last_span, last_token = key
         resolution = now - LAST_USED_RESOLUTION
