@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--profile", default=None, help="name of a page to profile")
+    parser.add_argument("--only", default=None, help="measure the pages whose name has this")
     args = parser.parse_args()
     dataset = json.loads(DATASET_FILE.read_text())
     setup_production_django(dataset["database_url"])
@@ -98,6 +99,8 @@ def main() -> None:
     results = []
     for name, url in pages(dataset):
         if args.profile and args.profile != name:
+            continue
+        if args.only and args.only not in name:
             continue
         if args.profile:
             from django.db import connection
