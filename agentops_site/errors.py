@@ -3,6 +3,7 @@
 import logging
 
 from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -22,6 +23,24 @@ class ApiError(exceptions.APIException):
 
 def error_body(message: str, errors: dict | None = None) -> dict:
     return {"message": message, "errors": errors or {}}
+
+
+def json_error(status_code: int, message: str, *, field: str | None = None) -> JsonResponse:
+    """The error shape as a plain Django response, for the views outside DRF (the OpenTelemetry
+    endpoints); `field` names the request field at fault."""
+    return JsonResponse(
+        error_body(message, {field: [message]} if field else None), status=status_code
+    )
+
+
+def credentials_refused(exc: exceptions.APIException) -> JsonResponse:
+    """A refused credential check (projects.ingest_auth, projects.throttle) as its answer: 401
+    for AuthenticationFailed, 429 with Retry-After for Throttled."""
+    if isinstance(exc, exceptions.Throttled):
+        response = json_error(429, str(exc.detail))
+        response["Retry-After"] = str(exc.wait)
+        return response
+    return json_error(401, str(exc.detail))
 
 
 def flatten_errors(detail, path: str = "") -> dict[str, list[str]]:

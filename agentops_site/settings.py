@@ -50,6 +50,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After the session and the user are known, before the session is saved (response order).
+    "agentops_site.db_router.ReadYourWritesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
@@ -76,6 +78,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.onboarding.context",
+                "agentops_site.db_router.context",
             ],
         },
     },
@@ -116,6 +119,19 @@ def _database_config(url: str) -> dict:
 
 
 DATABASES = {"default": _database_config(DATABASE_URL)}
+# A streaming replica of the primary for dashboard and export reads (agentops_site/db_router.py
+# says which reads, and how a user still sees their own writes). Unset: everything on "default".
+DATABASE_REPLICA_URL = env_url("DATABASE_REPLICA_URL", None, schemes=("postgres", "postgresql"))
+if DATABASE_REPLICA_URL:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL is set but DATABASE_URL is not a postgres:// URL: "
+            "a replica is a PostgreSQL streaming replica of a PostgreSQL primary."
+        )
+    DATABASES["replica"] = _database_config(DATABASE_REPLICA_URL)
+    # Tests never create a second database for it: it shows the primary's test database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["agentops_site.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -202,105 +202,169 @@ def by_model(models: dict) -> dict:
     }
 
 
-def _event_label(event_type: str, name: str, model: str) -> str:
-    label = TYPE_LABELS.get(event_type, event_type)
-    detail = model or name
-    return escape(f"{label}: {detail}" if detail else label)
+def duration_text(ms: float | None) -> str:
+    """A duration as a person reads it: "instant", 420 ms, 3.2 s, 4.5 min, 1.2 h."""
+    if ms is None:
+        return "instant"
+    if ms < 1000:
+        return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
+    if ms < 120_000:
+        return f"{ms / 1000:.1f} s"
+    if ms < 7_200_000:
+        return f"{ms / 60_000:.1f} min"
+    return f"{ms / 3_600_000:.1f} h"
 
 
-def waterfall(rows: list[tuple], *, session_start: float) -> dict:
-    """A timeline of events from rows of (id, event_type, init, end, name, model, tokens), times
-    in epoch seconds (float).
+def waterfall(tree, *, session) -> dict:
+    """The session's timeline from its tree (dashboard/trace.py), drawn as it happened.
 
-    One trace per event type whatever the number of events: horizontal bars (SVG) for ordinary
-    sessions, WebGL line segments past WEBGL_THRESHOLD so 10k+ events stay interactive. Row i is
-    the i-th event in time order, so the chart reads top to bottom like the event list.
+    Lanes (y, labelled): one per agent when the session has named agents, else one per event
+    kind. Events with a duration are bars exactly that long; instant events (no end, or end ==
+    start) are markers, never inflated bars; errors are drawn last, on top, as red crosses. The
+    x axis is in ms, s, min or h as the session's length needs (trace.time_unit); the session's
+    own start and end are drawn as lines, so clock-skewed events show outside them. Hover
+    numbers (#n) are the event's 1-based number in the event list; `keys` maps them to ids.
+    Past WEBGL_THRESHOLD events the same traces are drawn with WebGL (scattergl) so 10k+ events
+    stay interactive.
     """
-    per_type: dict[str, dict] = {}
-    large = len(rows) > WEBGL_THRESHOLD
-    t0 = session_start
-    span_ms = max((((r[3] or r[2]) - t0) * 1000 for r in rows), default=1.0)
-    # Instant events (errors) still get a visible sliver: 0.4% of the session's span.
-    min_visible = max(span_ms * 0.004, 1.0)
-    labels: dict[tuple, str] = {}  # escaped once per distinct (type, name, model)
-    for i, (eid, etype, init, end, name, model, tokens) in enumerate(rows):
-        start_ms = round((init - t0) * 1000, 1)
-        dur_ms = round((end - init) * 1000, 1) if end is not None and end > init else 0.0
-        acc = per_type.get(etype)
-        if acc is None:
-            acc = per_type[etype] = {"x": [], "y": [], "base": [], "custom": []}
-        key = (etype, name, model)
+    from dashboard import trace
+
+    events = [n for n in tree.nodes.values() if n.number is not None]
+    events.sort(key=lambda n: n.number)
+    unit, per_unit = trace.time_unit(tree.end - tree.start)
+    scale = 1 / (per_unit * 1000)  # ms -> axis unit
+    # x = 0 is the session's start: an event stamped before it sits at negative x.
+    origin = session.init_timestamp.timestamp()
+    agents = sorted({n.agent for n in events if n.agent})
+    by_agent = bool(agents)
+
+    def lane(node) -> str:
+        if by_agent:
+            return escape(node.agent or "no agent")
+        return TYPE_LABELS.get(node.kind, node.kind)
+
+    large = len(events) > WEBGL_THRESHOLD
+    bars: dict[str, dict] = {}
+    marks: dict[str, dict] = {}
+    labels: dict[tuple, str] = {}
+    for node in events:
+        start_ms = (node.start - origin) * 1000
+        dur_ms = (node.end - node.start) * 1000 if node.end is not None else 0.0
+        key = (node.kind, node.name)
         label = labels.get(key)
         if label is None:
-            label = labels[key] = _event_label(etype, name, model)
-        custom = [label, dur_ms, tokens or 0]
-        if large:
-            # A segment is two points and a gap (None) so one trace holds every event.
-            acc["x"] += (start_ms, round(start_ms + max(dur_ms, min_visible), 1), None)
-            acc["y"] += (i, i, None)
-            acc["custom"] += (custom, custom, None)
+            label = labels[key] = escape(
+                f"{TYPE_LABELS.get(node.kind, node.kind)}: {node.name}"
+                if node.name
+                else TYPE_LABELS.get(node.kind, node.kind)
+            )
+        note = " · clock-skewed: outside the session" if node.skewed else ""
+        custom = [node.number, label, duration_text(dur_ms or None) + note, node.tokens]
+        y = lane(node)
+        if dur_ms > 0 and node.kind != "errors":
+            acc = bars.setdefault(node.kind, {"x": [], "y": [], "base": [], "custom": []})
+            if large:
+                acc["x"] += (start_ms * scale, (start_ms + dur_ms) * scale, None)
+                acc["y"] += (y, y, None)
+                acc["custom"] += (custom, custom, None)
+            else:
+                acc["x"].append(dur_ms * scale)
+                acc["base"].append(start_ms * scale)
+                acc["y"].append(y)
+                acc["custom"].append(custom)
         else:
-            acc["x"].append(max(dur_ms, min_visible))
-            acc["base"].append(start_ms)
-            acc["y"].append(i)
-            custom.append(str(eid))
+            acc = marks.setdefault(node.kind, {"x": [], "y": [], "custom": []})
+            acc["x"].append(start_ms * scale)
+            acc["y"].append(y)
             acc["custom"].append(custom)
-    # Hover text is assembled by Plotly from customdata: no per-event HTML in the payload.
-    hover = "%{customdata[0]}<br>%{customdata[1]:,} ms · %{customdata[2]:,} tokens<extra></extra>"
+    hover = (
+        "#%{customdata[0]} %{customdata[1]}<br>%{customdata[2]} · "
+        "%{customdata[3]:,} tokens<extra></extra>"
+    )
     data = []
-    for etype in TYPE_COLOURS:
-        if etype not in per_type:
-            continue
-        acc = per_type[etype]
-        colour = TYPE_COLOURS[etype]
-        if large:
+    for kind in ("actions", "apis", "tools", "llms"):  # errors go last: drawn on top
+        if kind in bars:
+            acc = bars[kind]
+            common = {
+                "name": TYPE_LABELS[kind], "legendgroup": kind, "y": acc["y"],
+                "customdata": acc["custom"], "hovertemplate": hover,
+            }  # fmt: skip
+            if large:
+                data.append({**common, "type": "scattergl", "mode": "lines", "x": acc["x"],
+                             "line": {"color": TYPE_COLOURS[kind], "width": 10}})  # fmt: skip
+            else:
+                data.append({**common, "type": "bar", "orientation": "h", "x": acc["x"],
+                             "base": acc["base"], "width": 0.6,
+                             "marker": {"color": TYPE_COLOURS[kind],
+                                        "line": {"color": "#ffffff", "width": 0.5}}})  # fmt: skip
+    for kind in ("actions", "apis", "tools", "llms", "errors"):
+        if kind in marks:
+            acc = marks[kind]
+            error = kind == "errors"
             data.append(
                 {
-                    "type": "scattergl",
-                    "mode": "lines",
-                    "name": TYPE_LABELS[etype],
+                    "type": "scattergl" if large else "scatter",
+                    "mode": "markers",
+                    "name": TYPE_LABELS[kind] + ("" if error else " (instant)"),
+                    "legendgroup": kind,
                     "x": acc["x"],
                     "y": acc["y"],
                     "customdata": acc["custom"],
                     "hovertemplate": hover,
-                    "line": {"color": colour, "width": 4},
+                    "marker": {
+                        "color": TYPE_COLOURS[kind],
+                        "symbol": "x" if error else "line-ns-open",
+                        "size": 12 if error else 14,
+                        "line": {"width": 2, "color": TYPE_COLOURS[kind]},
+                    },
                 }
             )
-        else:
-            data.append(
-                {
-                    "type": "bar",
-                    "orientation": "h",
-                    "name": TYPE_LABELS[etype],
-                    "x": acc["x"],
-                    "base": acc["base"],
-                    "y": acc["y"],
-                    "customdata": acc["custom"],
-                    "hovertemplate": hover,
-                    # A fixed width: Plotly would otherwise size each trace's bars by the gaps
-                    # between its own rows.
-                    "width": 0.8,
-                    "marker": {"color": colour},
-                }
-            )
-    height = min(max(160, 18 * len(rows) + 80), 640)
+    if by_agent:
+        lanes = [escape(a) for a in agents] + (
+            ["no agent"] if any(not n.agent for n in events) else []
+        )
+    else:
+        lanes = [TYPE_LABELS[k] for k in TYPE_LABELS if any(n.kind == k for n in events)]
+    shapes = []
+    session_lines = [session.init_timestamp.timestamp()]
+    if session.end_timestamp is not None:
+        session_lines.append(session.end_timestamp.timestamp())
+    for at in session_lines:
+        x = (at - origin) * 1000 * scale
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x,
+                       "y0": 0, "y1": 1, "line": {"color": "#98a2b3", "dash": "dot",
+                                                  "width": 1}})  # fmt: skip
+    low, high = (tree.start - origin) * 1000 * scale, (tree.end - origin) * 1000 * scale
+    pad = 0.01 * (high - low)
     layout = _layout(
-        height=height,
+        height=max(180, 46 * len(lanes) + 110),
         barmode="overlay",
         hovermode="closest",
-        bargap=0.25,
-        margin={"l": 40, "r": 20, "t": 30, "b": 40},
+        margin={"l": 130, "r": 20, "t": 30, "b": 45},
+        shapes=shapes,
         xaxis={
-            "title": {"text": "ms since session start"},
+            "title": {"text": f"{unit} since the session started"},
             "gridcolor": "#eaecf0",
             "zeroline": False,
+            "range": [low - pad, high + pad],
         },
         yaxis={
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": lanes,
             "autorange": "reversed",
-            "showticklabels": len(rows) <= 60,
-            "title": {"text": "event #"},
             "gridcolor": "#f2f4f7",
+            "automargin": True,
         },
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
     )
-    return {"data": data, "layout": layout, "large": large, "events": len(rows)}
+    return {
+        "data": data,
+        "layout": layout,
+        "large": large,
+        "events": len(events),
+        "skewed": tree.skewed,
+        "unit": unit,
+        # Event ids by number (keys[n - 1]): a click selects the event in the trace view.
+        "keys": [n.key for n in events],
+    }

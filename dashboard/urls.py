@@ -23,6 +23,21 @@ urlpatterns = [
         name="session_timeline",
     ),
     path(
+        "p/<slug:slug>/sessions/<sid:session_id>/tree.json",
+        views.session_tree,
+        name="session_tree",
+    ),
+    path(
+        "p/<slug:slug>/sessions/<sid:session_id>/status.json",
+        views.session_status,
+        name="session_status",
+    ),
+    path(
+        "p/<slug:slug>/sessions/<sid:session_id>/events/<uuid:event_id>/",
+        views.session_event,
+        name="session_event",
+    ),
+    path(
         "p/<slug:slug>/sessions/<sid:session_id>/export.json",
         views.session_export_json,
         name="session_export",

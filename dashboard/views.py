@@ -21,7 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dashboard import exports, figures, payloads
+from agentops_site.db_router import replica_reads
+from dashboard import exports, figures, payloads, trace
 from dashboard.forms import (
     EventFilterForm,
     KeyCreateForm,
@@ -33,7 +34,6 @@ from dashboard.forms import (
 )
 from dashboard.overview import build_overview, parse_range
 from dashboard.permissions import get_project_for_user
-from events import storage
 from events.export import stream_export
 from events.models import Event, EventType
 from projects import services
@@ -42,6 +42,8 @@ from projects.models import ApiKey, Membership
 from sessions.models import Protocol, Session
 from sessions.queries import (
     SORTS,
+    event_number,
+    events_span,
     filter_sessions,
     llm_models,
     session_events_page,
@@ -50,7 +52,6 @@ from sessions.queries import (
     tags_with_counts,
 )
 from sessions.totals import event_count
-from sessions.traces import session_span_depths
 from sessions.uploads import trace_logs
 
 SESSIONS_PER_PAGE = 50
@@ -128,6 +129,7 @@ def drilldown(request):
 # --- Overview -------------------------------------------------------------------------------
 
 
+@replica_reads
 @login_required
 @require_GET
 def overview(request, slug):
@@ -165,6 +167,7 @@ def overview(request, slug):
 # --- Sessions -------------------------------------------------------------------------------
 
 
+@replica_reads
 @login_required
 @require_GET
 def session_list(request, slug):
@@ -191,6 +194,7 @@ def session_list(request, slug):
     return render(request, "dashboard/sessions.html", context)
 
 
+@replica_reads
 @login_required
 @require_GET
 def session_list_export(request, slug, fmt):
@@ -230,10 +234,12 @@ def _safe_url(url: str) -> str | None:
     return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def _event_view(event: Event, triggers: dict) -> dict:
-    """What the event list shows for one event; all text, escaped by the template."""
+def _event_view(event: Event, triggers: dict, *, number: int | None, seen: dict) -> dict:
+    """What the page shows for one event (the list and the trace view's detail); all text is
+    escaped by the template except prompts and completions, which payloads.render_markdown
+    sanitises. `seen`: system prompts already shown on this page (payloads.message_views)."""
     p = event.payload if isinstance(event.payload, dict) else {}
-    item = {"event": event, "duration": None, "depth": 0}
+    item = {"event": event, "duration": None, "number": number}
     if event.end_timestamp:
         item["duration"] = max((event.end_timestamp - event.init_timestamp).total_seconds(), 0)
     repaired = p.get("repaired")
@@ -254,20 +260,23 @@ def _event_view(event: Event, triggers: dict) -> dict:
             )
             if type(p.get(key)) is int and p[key] > 0
         ]
-        item["prompt"] = payloads.messages(p.get("prompt"), default_role="user")
-        item["completion"] = payloads.messages(p.get("completion"), default_role="assistant")
+        prompt = payloads.messages(p.get("prompt"), default_role="user")
+        completion = payloads.messages(p.get("completion"), default_role="assistant")
+        item["prompt"] = payloads.message_views(prompt, seen=seen, number=number)
+        item["completion"] = payloads.message_views(completion, seen={}, number=None)
         item["thread_id"] = p.get("thread_id")
     elif event.event_type in (EventType.TOOL, EventType.ACTION, EventType.API):
         for key in ("params", "returns", "logs"):
             text, cut = payloads.clip(payloads.pretty_json(p.get(key)))
             item[key], item[key + "_cut"] = text, cut
-        screenshot = p.get("screenshot")
-        item["screenshot"] = _safe_url(screenshot) if isinstance(screenshot, str) else None
+            item[key + "_long"] = payloads.is_long(text)
+        item["screenshot"] = payloads.image_url(p.get("screenshot"))
     elif event.event_type == EventType.ERROR:
         item["code"] = p.get("code")
         item["details"], _ = payloads.clip(payloads.pretty_json(p.get("details")))
         logs, item["logs_cut"] = payloads.clip(payloads.pretty_json(p.get("logs")))
         item["logs"] = logs
+        item["logs_head"] = _last_line(logs)
         if event.trigger_event_id:
             item["trigger"] = triggers.get(event.trigger_event_id)
             item["trigger_id"] = event.trigger_event_id
@@ -275,7 +284,12 @@ def _event_view(event: Event, triggers: dict) -> dict:
     return item
 
 
-MAX_INDENT = 6  # depth-N classes in static/css/app.css
+def _last_line(text: str) -> str:
+    """A traceback's summary: its last non-empty line (the exception), at most 200 chars."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip()[:200] if lines else ""
+
+
 LOG_SHOWN_CHARS = 200_000
 
 
@@ -290,6 +304,7 @@ def _log_view(log) -> dict:
     }
 
 
+@replica_reads
 @login_required
 @require_GET
 def session_detail(request, slug, session_id):
@@ -304,15 +319,16 @@ def session_detail(request, slug, session_id):
         per_page=EVENTS_PER_PAGE,
     )
     video = _safe_url(session.video)
-    events = [_event_view(e, page.triggers) for e in page.events]
+    seen: dict[str, int] = {}
+    events = [
+        _event_view(e, page.triggers, number=page.numbers.get(e.id), seen=seen) for e in page.events
+    ]
     logs = []
     if session.protocol == Protocol.OTLP:
-        # Indent by the span's depth in the trace: a minimal tree (the full trace view is later).
-        span_depths = session_span_depths(session)
-        for item in events:
-            item["depth"] = min(span_depths.get(item["event"].span_id, 0), MAX_INDENT)
         # Only the 0.4 SDK uploads logs, keyed by its trace: a v2 session has none to look up.
         logs = [_log_view(log) for log in trace_logs(project_id=project.pk, session_id=session.id)]
+    span = events_span(session, tolerance=timedelta(seconds=trace.SKEW_TOLERANCE_S))
+    reason = session.end_state_reason or ""
     context = _base_context(request, project, membership, "sessions")
     context.update(
         session=session,
@@ -330,25 +346,113 @@ def session_detail(request, slug, session_id):
         video=video,
         video_is_file=bool(video and urlsplit(video).path.lower().endswith(VIDEO_EXTENSIONS)),
         host_env=payloads.pretty_json(session.host_env) if session.host_env else "",
+        host_summary=payloads.host_summary(session.host_env),
         first_offset=page.offset,
+        events_span=span,
+        events_seconds=(span.last - span.first).total_seconds() if span.first else None,
+        elapsed=(timezone.now() - session.init_timestamp).total_seconds(),
+        reason_multiline="\n" in reason.strip(),
     )
     return render(request, "dashboard/session_detail.html", context)
 
 
+TREE_PAGE = 200  # rows per request of the trace view
+TREE_MAX_EVENTS = 50_000  # a bigger session's tree holds its first ones and says so
+
+
+def _json(data, status: int = 200) -> HttpResponse:
+    # orjson: several times faster than JsonResponse's encoder on a 10k-event figure.
+    return HttpResponse(orjson.dumps(data), content_type="application/json", status=status)
+
+
+@replica_reads
+@login_required
+@require_GET
+def session_tree(request, slug, session_id):
+    """The trace view's rows as JSON, a page at a time: `?parent=<key>&offset=N` for a node's
+    children (the top level without parent), `?focus=<event id>` for the pages that show that
+    event with its ancestors expanded. Shapes: dashboard/trace.py row_json/level."""
+    _, _, session = _session_for(request, slug, session_id)
+    try:
+        offset = max(0, int(request.GET.get("offset") or 0))
+    except ValueError:
+        return _json({"message": "offset must be a whole number."}, 400)
+    tree = trace.session_tree(session, limit=TREE_MAX_EVENTS, now=timezone.now().timestamp())
+    focus, parent = request.GET.get("focus"), request.GET.get("parent")
+    answer = {
+        "axis": trace.axis(tree),
+        "skewed": tree.skewed,
+        "running": session.end_timestamp is None,
+        "truncated": event_count(session) > len(tree.nodes) and len(tree.nodes) >= TREE_MAX_EVENTS,
+    }
+    if focus:
+        if focus not in tree.nodes:
+            return _json({"message": "No such event in this session."}, 404)
+        answer["levels"] = trace.focus_levels(tree, focus, limit=TREE_PAGE)
+        answer["focus"] = focus
+    elif parent:
+        if parent not in tree.nodes:
+            return _json({"message": "No such row in this session."}, 404)
+        answer["levels"] = [trace.level(tree, parent, offset=offset, limit=TREE_PAGE)]
+    else:
+        answer["levels"] = [trace.level(tree, None, offset=offset, limit=TREE_PAGE)]
+    if not parent:
+        # Every error of the session, so they stay one click away whatever is expanded.
+        answer["errors"] = [
+            {"key": n.key, "n": n.number, "name": n.name}
+            for n in tree.nodes.values()
+            if n.kind == "errors"
+        ][:500]
+    return _json(answer)
+
+
+@replica_reads
+@login_required
+@require_GET
+def session_event(request, slug, session_id, event_id):
+    """One event's detail (an HTML fragment) for the trace view's side panel."""
+    _, _, session = _session_for(request, slug, session_id)
+    event = get_object_or_404(Event, session=session, pk=event_id)
+    triggers = {}
+    if event.trigger_event_id:
+        triggers = {
+            t.id: t for t in Event.objects.filter(session=session, pk=event.trigger_event_id)
+        }
+    number = event_number(session, event)
+    item = _event_view(event, triggers, number=number, seen={})
+    return render(request, "dashboard/_event.html", {"item": item, "e": event, "detail": True})
+
+
+@replica_reads
+@login_required
+@require_GET
+def session_status(request, slug, session_id):
+    """What a running session's page polls: {"running", "elapsed_s", "events", "end_state"}."""
+    _, _, session = _session_for(request, slug, session_id)
+    end = session.end_timestamp or timezone.now()
+    return _json(
+        {
+            "running": session.end_timestamp is None,
+            "elapsed_s": round((end - session.init_timestamp).total_seconds(), 3),
+            "events": event_count(session),
+            "end_state": session.end_state,
+        }
+    )
+
+
+@replica_reads
 @login_required
 @require_GET
 def session_timeline(request, slug, session_id):
     """The waterfall figure as JSON, fetched by the page so the HTML stays small at 10k events."""
     _, _, session = _session_for(request, slug, session_id)
-    rows = storage.backend().timeline_rows(session.id, WATERFALL_MAX_EVENTS)
-    first = rows[0][2] if rows else None
-    start = session.init_timestamp.timestamp()
-    figure = figures.waterfall(rows, session_start=min(start, first) if first else start)
-    figure["truncated"] = event_count(session) > len(rows) == WATERFALL_MAX_EVENTS
-    # orjson: several times faster than JsonResponse's encoder on a 10k-event figure.
-    return HttpResponse(orjson.dumps(figure), content_type="application/json")
+    tree = trace.session_tree(session, limit=WATERFALL_MAX_EVENTS, now=timezone.now().timestamp())
+    figure = figures.waterfall(tree, session=session)
+    figure["truncated"] = event_count(session) > len(tree.nodes) >= WATERFALL_MAX_EVENTS
+    return _json(figure)
 
 
+@replica_reads
 @login_required
 @require_GET
 def session_export_json(request, slug, session_id):
@@ -359,6 +463,7 @@ def session_export_json(request, slug, session_id):
     return response
 
 
+@replica_reads
 @login_required
 @require_GET
 def session_events_csv(request, slug, session_id):
@@ -373,6 +478,7 @@ def session_events_csv(request, slug, session_id):
 # --- Tags -----------------------------------------------------------------------------------
 
 
+@replica_reads
 @login_required
 @require_GET
 def tag_list(request, slug):

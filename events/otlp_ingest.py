@@ -8,8 +8,8 @@ end time, and it may come last, never, or after the reaper ended the session
 (shared/protocols/agentops-otlp.md §10 "Ordering").
 
 Spans are grouped by trace and the whole request is written through the storage seam in two
-statements on Postgres (events/storage/postgres.py `write_traces`), plus one small write of
-tags per root that carries some. Rollups go through the existing `schedule_rollups` path.
+statements on Postgres (events/storage/postgres.py `write_traces`), a root's tags included.
+Rollups go through the existing `schedule_rollups` path.
 
 Refused alone, each with a reason, its neighbours kept: a span the decoder could not read
 (`DecodedRequest.rejected`), a span whose event failed validation, and every span of a trace
@@ -29,7 +29,6 @@ from api.otlp.decode import DecodedRequest
 from events import storage
 from events.spans import MappedSpan, RootFields, map_spans
 from events.validation import EventRow
-from sessions.services import set_trace_tags
 
 FOREIGN_TRACE = "its trace id is not available to this project"
 
@@ -132,7 +131,6 @@ def ingest_traces(
             days.update(r.init_timestamp.date() for r in trace.rows)
         if trace.root is not None:
             days.add(trace.started.date())
-            set_trace_tags(trace.session_id, project_id, trace.root.tags)
     schedule_rollups(project_id, days)
     result.rejected.sort(key=lambda r: r["index"])
     return result

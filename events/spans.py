@@ -247,6 +247,7 @@ def map_span(span: Span, *, agent_id: uuid.UUID | None = None) -> MappedSpan:
 
     if event_id is not None:
         raw = _event_fields(span, event_type, repairs)
+        _move_message_attributes(otel, raw)
         raw.update(
             # The id and times as objects: validate_event takes them as they are (no round trip
             # through text), and they are envelope fields, never stored in the payload.
@@ -347,6 +348,56 @@ def span_document(span: Span) -> dict:
         },
         "repairs": list(span.repairs),
     }
+
+
+# The flat message attributes of the 0.4 SDK's LLM spans ('gen_ai.prompt.N.content' ...) are
+# the bulk of an LLM span and are stored once, as the event's chat messages: the span document
+# names the fields that hold them instead of repeating them (~22 % less JSON per span, and as much
+# less for Postgres to parse). span_attributes() puts them back.
+MESSAGE_ATTRIBUTES = (("gen_ai.prompt.", "prompt"), ("gen_ai.completion.", "completion"))
+
+
+def _flat_message_attributes(prefix: str, messages) -> dict[str, Any]:
+    return {
+        f"{prefix}{n}.{name}": value
+        for n, message in enumerate(messages)
+        if isinstance(message, dict)
+        for name, value in message.items()
+    }
+
+
+def _move_message_attributes(otel: dict, fields: dict) -> None:
+    """Leave out of `otel` the message attributes `fields` holds exactly (same keys, same
+    values), recording where they are as otel["attributes_in_fields"] {prefix: field}; anything
+    the messages would not give back whole (a gap in the indexes, a nested key) stays."""
+    attrs = otel["attributes"]
+    moved = {}
+    for prefix, name in MESSAGE_ATTRIBUTES:
+        chat = fields.get(name)
+        if not isinstance(chat, dict) or chat.get("type") != "chatml":
+            continue
+        sent = {k: v for k, v in attrs.items() if k.startswith(prefix)}
+        if sent and _flat_message_attributes(prefix, chat["messages"]) == sent:
+            moved[prefix] = name
+    if moved:
+        prefixes = tuple(moved)
+        otel["attributes"] = {k: v for k, v in attrs.items() if not k.startswith(prefixes)}
+        otel["attributes_in_fields"] = moved
+
+
+def span_attributes(payload: dict) -> dict[str, Any]:
+    """The span's attributes whole, from a stored event payload ({} when it holds no span):
+    the span document's own, plus the message attributes kept in the event's chat fields
+    (`_move_message_attributes`), as they were sent (after the repairs every field gets)."""
+    otel = payload.get("otel") if isinstance(payload, dict) else None
+    if not isinstance(otel, dict):
+        return {}
+    attrs = dict(otel.get("attributes") or {})
+    for prefix, name in (otel.get("attributes_in_fields") or {}).items():
+        chat = payload.get(name)
+        if isinstance(chat, dict) and isinstance(chat.get("messages"), list):
+            attrs.update(_flat_message_attributes(prefix, chat["messages"]))
+    return attrs
 
 
 # --- event fields per type (§9 "Event fields") ---------------------------------------------------

@@ -167,6 +167,69 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class StreamingReplica(PrivatePostgres):
+    """A hot standby of a PrivatePostgres on a port of its own: pg_basebackup -R copies the
+    primary and writes standby.signal and primary_conninfo, so it streams the primary's WAL as
+    a production replica does. initdb's pg_hba.conf already trusts replication from loopback,
+    and wal_level=replica, max_wal_senders=10 are the defaults.
+    https://www.postgresql.org/docs/15/app-pgbasebackup.html
+    """
+
+    def __init__(self, primary: PrivatePostgres) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="agentops-pg-replica-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.log = self.dir / "server.log"
+        shutil.chown(self.dir, "postgres", "postgres") if os.geteuid() == 0 else None
+        _as_postgres(
+            [
+                str(PG_BIN / "pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(primary.port),
+                "-U",
+                "postgres",
+                "-D",
+                str(self.data),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+            timeout=300,
+        )
+        # A long dashboard read must not be cancelled by the replay of a vacuum on the primary.
+        with open(self.data / "postgresql.auto.conf", "a") as conf:
+            conf.write("hot_standby_feedback = on\n")
+        self.start()
+
+    def replay_paused(self, paused: bool) -> None:
+        """Stop (or resume) applying the primary's WAL: the replica keeps receiving it but its
+        data stays as it is, which is what a lagging replica looks like to a reader."""
+        with self.connect("postgres") as conn:
+            conn.execute(f"SELECT pg_wal_replay_{'pause' if paused else 'resume'}()")
+
+    def wait_caught_up(self, primary: PrivatePostgres, timeout: float = 30) -> None:
+        """Until the replica has replayed everything the primary had written when called."""
+        with primary.connect("postgres") as conn:
+            # The insert position: this cluster commits asynchronously, so the write position
+            # (pg_current_wal_lsn) can be short of the last commit.
+            target = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+        deadline = time.monotonic() + timeout
+        with self.connect("postgres") as conn:
+            while time.monotonic() < deadline:
+                done = conn.execute(
+                    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [target]
+                ).fetchone()[0]
+                if done:
+                    return
+                time.sleep(0.05)
+        raise AssertionError(f"the replica did not replay up to {target} in {timeout} s")
+
+
 def create_project(database_url: str, name: str = "Reliability") -> str:
     """A project and a fresh API key through manage.py createproject; returns the raw key."""
     out = subprocess.run(

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 import orjson
+from django.db import connection
 from django.db.models import (
     Count,
     DurationField,
@@ -21,12 +22,14 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
     Sum,
+    Window,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, RowNumber
 
 from events import storage
 from events.models import Event, EventType
@@ -424,6 +427,7 @@ class EventsPage:
     page_no: int  # 1-based, within 1..pages
     pages: int
     offset: int  # how many events of the shown type come before this page
+    numbers: dict[uuid.UUID, int] = field(default_factory=dict)  # 1-based among all events
 
 
 def session_events_page(
@@ -463,7 +467,13 @@ def session_events_page(
         page_no = earlier // per_page + 1
     page_no = max(1, min(page_no, pages))
     offset = (page_no - 1) * per_page
-    rows = list(events[offset : offset + per_page])
+    if event_type:
+        numbers = _numbered_page(session, event_type, offset=offset, limit=per_page)
+        found = {e.id: e for e in Event.objects.filter(session=session, pk__in=list(numbers))}
+        rows = [found[i] for i in numbers if i in found]
+    else:
+        rows = list(events[offset : offset + per_page])
+        numbers = {e.id: offset + i for i, e in enumerate(rows, start=1)}
     trigger_ids = {e.trigger_event_id for e in rows if e.trigger_event_id}
     triggers = (
         {
@@ -475,4 +485,69 @@ def session_events_page(
         if trigger_ids
         else {}
     )
-    return EventsPage(rows, triggers, event_type, counts, page_no, pages, offset)
+    return EventsPage(rows, triggers, event_type, counts, page_no, pages, offset, numbers)
+
+
+def _numbered_page(session: Session, event_type: str, *, offset: int, limit: int) -> dict:
+    """{event id: its 1-based number among ALL the session's events} for one page of the
+    events of `event_type`, in time order: an error is #1818 in the Errors tab as in "All".
+    One query (a ROW_NUMBER window over the session's events, filtered outside it)."""
+    numbered = (
+        Event.objects.filter(session=session)
+        .annotate(n=Window(RowNumber(), order_by=(F("init_timestamp").asc(), F("id").asc())))
+        .values("id", "event_type", "n")
+    )
+    inner, params = numbered.query.sql_with_params()
+    sql = (
+        f"SELECT numbered.id, numbered.n FROM ({inner}) numbered "
+        "WHERE numbered.event_type = %s ORDER BY numbered.n LIMIT %s OFFSET %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, event_type, limit, offset])
+        rows = cursor.fetchall()
+    # SQLite hands the id back as 32 hex characters, Postgres as a UUID.
+    return {i if isinstance(i, uuid.UUID) else uuid.UUID(i): n for i, n in rows}
+
+
+@dataclass(frozen=True)
+class EventsSpan:
+    """When a session's events say it ran, beside what the session says."""
+
+    first: datetime | None  # the earliest event start
+    last: datetime | None  # the latest event end (or start, for events without an end)
+    skewed: int  # events stamped outside the session's start..end (dashboard/trace.py's rule)
+
+
+def events_span(session: Session, *, tolerance: timedelta) -> EventsSpan:
+    """The time the session's events cover and how many lie outside the session (more than
+    `tolerance` before its start or after its end). One aggregate query on the
+    (session, init_timestamp) index."""
+    early = Q(init_timestamp__lt=session.init_timestamp - tolerance)
+    if session.end_timestamp is not None:
+        limit = session.end_timestamp + tolerance
+        late = Q(end_timestamp__gt=limit) | Q(end_timestamp__isnull=True, init_timestamp__gt=limit)
+        outside = early | late
+    else:
+        outside = early
+    found = Event.objects.filter(session=session).aggregate(
+        first=Min("init_timestamp"),
+        last=Max(Coalesce("end_timestamp", "init_timestamp")),
+        skewed=Count("pk", filter=outside),
+    )
+    return EventsSpan(found["first"], found["last"], found["skewed"])
+
+
+def agent_names(session: Session) -> dict[uuid.UUID, str]:
+    """{agent id: name} of the session's agents (one query)."""
+    from sessions.models import Agent
+
+    return dict(Agent.objects.filter(session=session).values_list("id", "name"))
+
+
+def event_number(session: Session, event: Event) -> int:
+    """The event's 1-based number among the session's events in time order (one query)."""
+    earlier = Event.objects.filter(session=session).filter(
+        Q(init_timestamp__lt=event.init_timestamp)
+        | Q(init_timestamp=event.init_timestamp, id__lt=event.id)
+    )
+    return earlier.count() + 1

@@ -1,5 +1,6 @@
 """Reads of a session as an OpenTelemetry trace: its spans (from the events' span ids and the
-stored root span) for the session page's tree and AgentOps' public API (api/public/)."""
+stored root span) for AgentOps' public API (api/public/). The session page's tree is
+dashboard/trace.py."""
 
 import uuid
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from events.models import Event
+from events.spans import span_attributes
 from sessions.models import Session
 from sessions.totals import known_cost
 
@@ -17,6 +19,14 @@ class SpanView:
     parent_span_id: str | None
     otel: dict  # events.spans.span_document's shape (name, kind, status, attributes ...)
     event: Event | None  # None for an AgentOps session root (kept on the session)
+
+
+def _span_document(payload) -> dict | None:
+    """The event's span document with its attributes whole (events.spans.span_attributes)."""
+    otel = payload.get("otel") if isinstance(payload, dict) else None
+    if not isinstance(otel, dict):
+        return None
+    return {**otel, "attributes": span_attributes(payload)}
 
 
 def _nanos_iso(nanos) -> str | None:
@@ -32,43 +42,14 @@ def trace_spans(session: Session) -> list[SpanView]:
         "init_timestamp", "id"
     )
     for event in events:
-        otel = event.payload.get("otel") if isinstance(event.payload, dict) else None
-        if isinstance(otel, dict) and "name" in otel and event.span_id not in spans:
+        otel = _span_document(event.payload)
+        if otel is not None and "name" in otel and event.span_id not in spans:
             spans[event.span_id] = SpanView(event.span_id, event.parent_span_id, otel, event)
     ordered = list(spans.values())
     root = session.root_span
     if isinstance(root, dict) and root.get("span_id") and root["span_id"] not in spans:
         ordered.insert(0, SpanView(root["span_id"], None, root, None))
     return ordered
-
-
-def depths(pairs) -> dict[str, int]:
-    """{span id: depth} for (span id, parent span id) pairs: 0 for a span whose parent is not
-    among them (the root, or a parent not arrived yet). Loops are cut, never followed forever."""
-    parent_of = dict(pairs)
-    found: dict[str, int] = {}
-    for start in parent_of:
-        chain, node = [], start
-        while node in parent_of and node not in found and node not in chain:
-            chain.append(node)
-            node = parent_of[node]
-        base = found.get(node, -1)
-        for offset, span in enumerate(reversed(chain), start=1):
-            found[span] = base + offset
-    return found
-
-
-def session_span_depths(session: Session) -> dict[str, int]:
-    """Depth of each span of the session (for indenting its events by parent)."""
-    pairs = list(
-        Event.objects.filter(session_id=session.id, span_id__isnull=False)
-        .values_list("span_id", "parent_span_id")
-        .distinct()
-    )
-    root = session.root_span
-    if isinstance(root, dict) and root.get("span_id"):
-        pairs.append((root["span_id"], None))
-    return depths(pairs)
 
 
 def span_summary(span: SpanView) -> dict:
@@ -131,7 +112,7 @@ def find_span(*, project_id: uuid.UUID, span_id: str) -> tuple[Session, SpanView
         .first()
     )
     if event is not None:
-        otel = event.payload.get("otel") or {}
+        otel = _span_document(event.payload) or {}
         return event.session, SpanView(span_id, event.parent_span_id, otel, event)
     session = Session.objects.filter(project_id=project_id, root_span__span_id=span_id).first()
     if session is not None:

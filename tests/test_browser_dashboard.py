@@ -156,7 +156,11 @@ def test_a_team_member_walks_through_the_dashboard(browser_page, live_server, al
     assert "<script>window.pwned=1</script>Where is my order?" in chat.inner_text()
     assert "Your order ships tomorrow." in chat.inner_text()
     assert page.evaluate("window.pwned") is None  # shown as text, never run
-    assert "KeyError: 'sku'" in page.locator("article.event.errors pre.traceback").inner_text()
+    # The traceback is folded, its last line (the exception) in the summary.
+    traceback = page.locator("article.event.errors details.traceback")
+    assert "KeyError: 'sku'" in traceback.locator("summary").inner_text()
+    traceback.locator("summary").click()
+    assert "KeyError: 'sku'" in traceback.locator("pre.traceback").inner_text()
     # The error links to the tool call that triggered it.
     page.click("article.event.errors .trigger a")
     page.wait_for_selector(f"#event-{page_event_id(tagged, 'tools')}.focused")

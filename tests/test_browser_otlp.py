@@ -1,5 +1,5 @@
 """OTLP sessions in the dashboard, in headless Chromium: the link agentops 0.4 prints
-(/sessions?trace_id=<hex>), the session page's events indented by span depth, the uploaded log,
+(/sessions?trace_id=<hex>), the session page's trace view, the uploaded log,
 and the overview's hint for a key that fetched tokens but sent no spans. Screenshots are kept
 in .cache/screenshots/ for a person to look at."""
 
@@ -73,9 +73,12 @@ def test_otlp_sessions_in_the_dashboard(browser_page, live_server, alice, projec
     assert "Success" in page.locator(".meta").inner_text()
     assert research in page.locator(".meta").inner_text()
     assert "planning the research" in page.locator(".logs").inner_text()
-    # Researcher.agent under the root; research.task under it; its tools one deeper.
-    assert page.locator("article.event.depth-2").count() >= 1
-    assert page.locator("article.event.depth-3").count() >= 1
+    # The trace view: Researcher.agent under the root; research.task under it; its tools one
+    # deeper (tests/test_browser_trace.py opens deeper trees).
+    page.wait_for_selector("#tree[data-ready='1']")
+    page.locator("#tree > .trow[aria-expanded='false'] .toggle").first.click()
+    page.locator(".trow[aria-level='2'][aria-expanded='false'] .toggle").first.click()
+    page.wait_for_selector(".trow[aria-level='3']")
     page.screenshot(path=str(SHOTS / "otlp-session-new-api.png"), full_page=True)
 
     llm = root_trace("04-llm-openai-chat.json", "llm-run.session")

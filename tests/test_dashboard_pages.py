@@ -251,7 +251,7 @@ def test_session_drill_down_shows_chat_tools_errors_and_env(alice_client, projec
     tool_id = next(
         e["event"].id for e in response.context["events"] if e["event"].name == "search_web"
     )
-    assert f"?focus={tool_id}#event-{tool_id}" in body  # the error links to its trigger
+    assert f"?focus={tool_id}#trace" in body  # the error links to its trigger
     assert url("session_timeline", project.slug, rich_session.id) in body
     assert url("session_export", project.slug, rich_session.id) in body
 
@@ -323,7 +323,7 @@ def test_payload_html_is_shown_as_text_never_markup(alice_client, project):
         assert "<script>alert" not in body, page
         assert "<img src=x" not in body, page
     timeline = alice_client.get(url("session_timeline", project.slug, s.id)).content.decode()
-    label = orjson.loads(timeline)["data"][0]["customdata"][0][0]
+    label = orjson.loads(timeline)["data"][0]["customdata"][0][1]
     assert "<script>" not in label and "&lt;script&gt;" in label
 
 
@@ -410,22 +410,33 @@ def test_past_days_come_from_rollups_and_missing_days_fall_back_to_live(alice_cl
     assert ov.totals.cost == Decimal("3")
 
 
-def test_waterfall_offsets_and_durations_in_ms_from_the_session_start(alice_client, project):
+def test_waterfall_draws_durations_as_they_are_in_lanes_from_the_session_start(
+    alice_client, project
+):
     # Same numbers whether the database (Postgres: epoch seconds) or Python computes the times.
     start = datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
-    s = make_session(project, start=start)
+    s = make_session(project, start=start, duration=timedelta(seconds=10))
     add_event(s, "tools", at=start + timedelta(seconds=2), end_timestamp=start + timedelta(
         seconds=3, microseconds=500000), name="search")  # fmt: skip
     add_event(s, "errors", at=start + timedelta(seconds=4), end_timestamp=None, name="Boom")
-    llm(s, at=start - timedelta(seconds=1), model="gpt-4o")  # before the session's own start
+    llm(s, at=start - timedelta(seconds=2), model="gpt-4o")  # before the session's own start
     refresh_totals(s)
     response = alice_client.get(url("session_timeline", project.slug, s.id))
     figure = orjson.loads(response.content)
     by_name = {t["name"]: t for t in figure["data"]}
-    # t0 is the earliest of the session start and its first event.
-    assert by_name["LLM call"]["base"] == [0.0]
-    assert by_name["Tool"]["base"] == [3000.0] and by_name["Tool"]["x"] == [1500.0]
-    assert by_name["Tool"]["customdata"][0][1] == 1500.0
-    assert by_name["Error"]["base"] == [5000.0]
-    assert by_name["Error"]["customdata"][0][1] == 0.0
-    assert [t["y"] for t in figure["data"]] == [[0], [1], [2]]
+    # A 12-second axis reads in seconds; x = 0 is the session's start, so the early call is
+    # drawn before it (negative) and flagged, not moved to 0.
+    assert figure["unit"] == "s" and figure["skewed"] == 1
+    assert by_name["LLM call"]["base"] == [-2.0]
+    assert "clock-skewed" in by_name["LLM call"]["customdata"][0][2]
+    assert by_name["Tool"]["base"] == [2.0] and by_name["Tool"]["x"] == [1.5]
+    assert by_name["Tool"]["customdata"][0][2] == "1.5 s"
+    # The error is a marker (no inflated bar), drawn last so it is on top.
+    assert figure["data"][-1]["name"] == "Error" and figure["data"][-1]["mode"] == "markers"
+    assert by_name["Error"]["x"] == [4.0] and "base" not in by_name["Error"]
+    assert by_name["Error"]["customdata"][0][2] == "instant"
+    # Lanes by kind, labelled; 1-based numbers in time order, as the event list shows them.
+    assert [t["y"] for t in figure["data"]] == [["Tool"], ["LLM call"], ["Error"]]
+    assert figure["layout"]["yaxis"]["categoryarray"] == ["LLM call", "Tool", "Error"]
+    assert [by_name[n]["customdata"][0][0] for n in ("LLM call", "Tool", "Error")] == [1, 2, 3]
+    assert figure["layout"]["xaxis"]["title"]["text"] == "s since the session started"

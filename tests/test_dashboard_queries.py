@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from dashboard import trace
 from tests.factories import add_event, llm, make_session, refresh_totals
 
 NOW = timezone.now()
@@ -70,11 +71,25 @@ def test_drill_down_queries_do_not_grow_with_events(alice_client, project):
     few = count_queries(alice_client, url("session", project.slug, s.id))
     add(30)
     many = count_queries(alice_client, url("session", project.slug, s.id))
-    # auth session + user, membership, switcher, session, tags, event page, trigger events.
-    assert few == many == 8
+    # auth session + user, membership, switcher, session, tags, event page, trigger events,
+    # the events' time span (first, last, clock-skewed).
+    assert few == many == 9
+    errors = url("session", project.slug, s.id) + "?type=errors"
+    errors_few = count_queries(alice_client, errors)
     timeline_few = count_queries(alice_client, url("session_timeline", project.slug, s.id))
+    trace._KEPT.clear()  # a tree this process built before is reused: count a cold one
+    tree_few = count_queries(alice_client, url("session_tree", project.slug, s.id))
+    status_few = count_queries(alice_client, url("session_status", project.slug, s.id))
     add(5)
     assert count_queries(alice_client, url("session_timeline", project.slug, s.id)) == timeline_few
+    # The Errors tab numbers its events among all of them: one more query (a window).
+    assert count_queries(alice_client, errors) == errors_few == 10
+    # auth session + user, membership, session, tags, agents, events (the last one only when
+    # this process has not built the same tree yet).
+    trace._KEPT.clear()
+    assert count_queries(alice_client, url("session_tree", project.slug, s.id)) == tree_few == 7
+    assert count_queries(alice_client, url("session_tree", project.slug, s.id)) == 6
+    assert count_queries(alice_client, url("session_status", project.slug, s.id)) == status_few
 
 
 def test_overview_and_tags_queries_are_fixed(alice_client, project):

@@ -22,7 +22,13 @@ from projects.keys import revoke_key
 from projects.models import ApiKey
 from sessions.models import Session, TraceLog
 from sessions.services import expire_silent_sessions
-from tests.otlp_captures import captured_spans, to_otlp_json, to_protobuf, trace_requests
+from tests.otlp_captures import (
+    _set_attributes,
+    captured_spans,
+    to_otlp_json,
+    to_protobuf,
+    trace_requests,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -154,6 +160,33 @@ def test_a_root_that_never_came_is_reaped_with_its_reason_and_a_late_root_wins(c
     post(client, to_protobuf(second).SerializeToString(), auth=token)
     session.refresh_from_db()
     assert (session.end_state, session.end_state_reason) == ("Success", "")
+
+
+def _root_with_tags(trace_id: bytes, tags: list[str]) -> bytes:
+    message = ExportTraceServiceRequest()
+    span = message.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.name = trace_id, uuid.uuid4().bytes[:8], "run.session"
+    span.start_time_unix_nano = 1_790_000_000_000_000_000
+    span.end_time_unix_nano = span.start_time_unix_nano + 10**9
+    _set_attributes(span.attributes, {"agentops.span.kind": "session", "agentops.tags": tags})
+    return message.SerializeToString()
+
+
+def test_a_root_sets_its_tags_a_resent_root_replaces_them_and_tag_rows_are_shared(
+    client, api_key, project
+):
+    token = token_for(client, api_key)
+    first, second = uuid.uuid4().bytes, uuid.uuid4().bytes
+    assert post(client, _root_with_tags(first, ["a", "b", "a"]), auth=token).status_code == 200
+    assert post(client, _root_with_tags(second, ["b", "c"]), auth=token).status_code == 200
+    assert post(client, _root_with_tags(first, ["b", "d"]), auth=token).status_code == 200
+
+    def names(trace_id):
+        session = Session.objects.get(id=uuid.UUID(bytes=trace_id))
+        return sorted(session.tags.values_list("name", flat=True))
+
+    assert names(first) == ["b", "d"] and names(second) == ["b", "c"]
+    assert sorted(project.tags.values_list("name", flat=True)) == ["a", "b", "c", "d"]
 
 
 def test_spans_of_a_trace_another_project_owns_are_refused_alone(

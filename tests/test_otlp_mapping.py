@@ -19,6 +19,7 @@ from events.spans import (
     map_span,
     map_spans,
     session_id_of,
+    span_attributes,
 )
 from sessions.models import Session
 from tests.otlp_captures import to_otlp_json, to_protobuf, trace_requests
@@ -209,6 +210,54 @@ def test_openai_chat_spans_are_llm_events_with_chatml_tokens_and_price():
         "stream_completed",
     ]
     assert mapped["fbeaa3707b82ce0a"].root.tags == ["llm"]
+
+
+def test_message_attributes_are_stored_once_and_given_back_whole():
+    """The prompt and completion attributes live in the chat fields only; span_attributes()
+    returns the span's attributes exactly as decoded, and the public API serves them whole."""
+    for request in trace_requests("04-llm-openai-chat.json"):
+        decoded = decode_export_request(
+            to_protobuf(request).SerializeToString(), content_type="application/x-protobuf"
+        )
+        for span in decoded.spans:
+            for row in map_span(span).rows:
+                if row.event_type != "llms":
+                    continue
+                otel = row.payload["otel"]
+                assert not any(k.startswith("gen_ai.prompt.") for k in otel["attributes"])
+                assert otel["attributes_in_fields"] == {
+                    "gen_ai.prompt.": "prompt",
+                    "gen_ai.completion.": "completion",
+                }
+                assert span_attributes(orjson.loads(row.payload_json)) == span.attributes
+
+
+def test_message_attributes_with_a_gap_stay_in_the_span_document():
+    attributes = {
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.prompt.0.role": "user",
+        "gen_ai.prompt.0.content": "first",
+        "gen_ai.prompt.2.role": "user",  # index 1 never sent: the messages close the gap
+        "gen_ai.prompt.2.content": "third",
+        "gen_ai.completion.0.role": "assistant",
+        "gen_ai.completion.0.content": "ok",
+    }
+    (row,) = map_span(_llm_span(attributes)).rows
+    otel = row.payload["otel"]
+    assert otel["attributes_in_fields"] == {"gen_ai.completion.": "completion"}
+    assert otel["attributes"]["gen_ai.prompt.2.content"] == "third"
+    assert span_attributes(row.payload) == attributes
+
+
+def _llm_span(attributes: dict) -> Span:
+    start = datetime(2026, 11, 30, tzinfo=UTC)
+    return Span(
+        index=0, trace_id="ab" * 16, span_id="cd" * 8, parent_span_id="ef" * 8,
+        name="openai.chat", kind="CLIENT", start=start, end=start + timedelta(seconds=1),
+        start_time_unix_nano=0, end_time_unix_nano=0, status_code="OK", status_message="",
+        attributes=attributes, events=[], links=[], resource={}, scope_name="openai",
+        scope_version="",
+    )  # fmt: skip
 
 
 # --- 05 two processes ----------------------------------------------------------------------------

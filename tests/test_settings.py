@@ -106,3 +106,37 @@ def test_postgres_connections_are_tuned_for_the_dashboards_aggregates():
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('jit'), current_setting('work_mem')")
         assert cursor.fetchone() == ("off", "32MB")
+
+
+def test_without_a_replica_url_there_is_one_database():
+    result = start("sorted(settings.DATABASES)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['default']"
+
+
+def test_a_replica_url_adds_the_replica_alias_mirroring_the_primary_in_tests():
+    result = start(
+        "[settings.DATABASES['replica'][k] for k in ('HOST', 'PORT')]"
+        " + [settings.DATABASES['replica']['TEST']['MIRROR']]"
+        " + [settings.DATABASES['replica']['OPTIONS']['options']]",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/agentops",
+        DATABASE_REPLICA_URL="postgres://reader@10.0.0.2:5433/agentops",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("['10.0.0.2', 5433, 'default', '-c jit=off -c work_mem=32MB']")
+
+
+@pytest.mark.parametrize(
+    ("primary", "replica"),
+    [
+        ("postgres://postgres@127.0.0.1:5432/agentops", "mysql://reader@10.0.0.2/agentops"),
+        ("postgres://postgres@127.0.0.1:5432/agentops", "sqlite:///replica.sqlite3"),
+        # A replica of SQLite does not exist: refused rather than silently ignored.
+        ("sqlite:///db.sqlite3", "postgres://reader@10.0.0.2:5433/agentops"),
+    ],
+)
+def test_a_replica_url_that_cannot_work_stops_start_up(primary, replica):
+    result = start(DATABASE_URL=primary, DATABASE_REPLICA_URL=replica)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DATABASE_REPLICA_URL" in result.stderr

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 
-from agentops_site.errors import error_body
+from agentops_site.errors import credentials_refused, json_error
 from projects import throttle
 from projects.ingest_auth import ingest_grant
 from projects.keys import find_active_key, parse_raw_key
@@ -34,22 +34,14 @@ _SPAN_ID = re.compile(r"[0-9a-fA-F]{16}")
 NOT_FOUND = "Not found among this project's traces."
 
 
-def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse(error_body(message), status=status)
-
-
 def _with_grant(view):
     def wrapped(request, *args, **kwargs):
         if request.method != "GET":
-            return _error(405, "Use GET.")
+            return json_error(405, "Use GET.")
         try:
             grant = ingest_grant(request, check_key=True)
-        except exceptions.Throttled as exc:
-            response = _error(429, str(exc.detail))
-            response["Retry-After"] = str(exc.wait)
-            return response
-        except exceptions.AuthenticationFailed as exc:
-            return _error(401, str(exc.detail))
+        except (exceptions.Throttled, exceptions.AuthenticationFailed) as exc:
+            return credentials_refused(exc)
         return view(request, grant, *args, **kwargs)
 
     return wrapped
@@ -59,7 +51,7 @@ def _with_grant(view):
 def access_token(request):
     """POST {"api_key"} -> {"bearer": "<token>"}: 400 malformed key, 401 unknown."""
     if request.method != "POST":
-        return _error(405, 'Use POST with {"api_key": "<key>"}.')
+        return json_error(405, 'Use POST with {"api_key": "<key>"}.')
     try:
         throttle.refuse_if_address_blocked(request)
         try:
@@ -69,16 +61,14 @@ def access_token(request):
         raw = data.get("api_key") if isinstance(data, dict) else None
         if not isinstance(raw, str) or parse_raw_key(raw) is None:
             throttle.record_auth_failure(request)
-            return _error(400, "Invalid API key format: an API key is a UUID.")
+            return json_error(400, "Invalid API key format: an API key is a UUID.")
         api_key = find_active_key(raw)
         if api_key is None:
             throttle.record_auth_failure(request)
-            return _error(401, "Invalid API key.")
+            return json_error(401, "Invalid API key.")
         throttle.refuse_if_key_over_rate(api_key.pk)
     except exceptions.Throttled as exc:
-        response = _error(429, str(exc.detail))
-        response["Retry-After"] = str(exc.wait)
-        return response
+        return credentials_refused(exc)
     token, _ = issue_ingest_token(api_key)
     record_token_issue(api_key, timezone.now())
     return JsonResponse({"bearer": token})
@@ -88,7 +78,7 @@ def access_token(request):
 def project(request, grant):
     found = Project.objects.filter(pk=grant.project_id).first()
     if found is None:
-        return _error(404, NOT_FOUND)
+        return json_error(404, NOT_FOUND)
     return JsonResponse({"id": str(found.pk), "name": found.name, "environment": "production"})
 
 
@@ -108,7 +98,7 @@ def _session(grant, trace_id: str) -> Session | None:
 def trace(request, grant, trace_id):
     session = _session(grant, trace_id)
     if session is None:
-        return _error(404, NOT_FOUND)
+        return json_error(404, NOT_FOUND)
     return JsonResponse(
         {
             "trace_id": session.id.hex,
@@ -123,7 +113,7 @@ def trace(request, grant, trace_id):
 def trace_metrics_view(request, grant, trace_id):
     session = _session(grant, trace_id)
     if session is None:
-        return _error(404, NOT_FOUND)
+        return json_error(404, NOT_FOUND)
     return JsonResponse(trace_metrics(session, trace_spans(session)))
 
 
@@ -137,7 +127,7 @@ def _span(grant, span_id):
 def span(request, grant, span_id):
     found = _span(grant, span_id)
     if found is None:
-        return _error(404, NOT_FOUND)
+        return json_error(404, NOT_FOUND)
     session, view = found
     attributes = view.otel.get("attributes") or {}
     resource = view.otel.get("resource") or {}
@@ -156,5 +146,5 @@ def span(request, grant, span_id):
 def span_metrics_view(request, grant, span_id):
     found = _span(grant, span_id)
     if found is None:
-        return _error(404, NOT_FOUND)
+        return json_error(404, NOT_FOUND)
     return JsonResponse(span_metrics(found[1]))

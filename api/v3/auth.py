@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 
-from agentops_site.errors import error_body
+from agentops_site.errors import credentials_refused, json_error
 from projects import throttle
 from projects.ingest_auth import ingest_grant
 from projects.keys import find_active_key, parse_raw_key
@@ -46,9 +46,7 @@ def auth_token(request):
             return _error(401, UNKNOWN_KEY, field="api_key")
         throttle.refuse_if_key_over_rate(api_key.pk)
     except exceptions.Throttled as exc:
-        response = _error(429, str(exc.detail))
-        response["Retry-After"] = str(exc.wait)
-        return response
+        return _with_error_key(credentials_refused(exc))
     token, expires_at = issue_ingest_token(api_key)
     record_token_issue(api_key, timezone.now())
     return JsonResponse(
@@ -65,12 +63,8 @@ def auth_token(request):
 def _describe(request):
     try:
         grant = ingest_grant(request, check_key=True)
-    except exceptions.Throttled as exc:
-        response = _error(429, str(exc.detail))
-        response["Retry-After"] = str(exc.wait)
-        return response
-    except exceptions.AuthenticationFailed as exc:
-        return _error(401, str(exc.detail))
+    except (exceptions.Throttled, exceptions.AuthenticationFailed) as exc:
+        return _with_error_key(credentials_refused(exc))
     expires_at = grant.expires_at.isoformat() if grant.expires_at else None
     return JsonResponse(
         {
@@ -82,7 +76,12 @@ def _describe(request):
 
 
 def _error(status: int, message: str, *, field: str | None = None) -> JsonResponse:
+    return _with_error_key(json_error(status, message, field=field))
+
+
+def _with_error_key(response: JsonResponse) -> JsonResponse:
     # "error" too: AgentOps' own server answers {"error": ...} and scripts may read it.
-    body = error_body(message, {field: [message]} if field else None)
-    body["error"] = message
-    return JsonResponse(body, status=status)
+    body = orjson.loads(response.content)
+    body["error"] = body["message"]
+    response.content = orjson.dumps(body)
+    return response

@@ -14,7 +14,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 
-from agentops_site.errors import error_body
+from agentops_site.errors import credentials_refused, json_error
 from api.otlp.decode import OtlpError, decompress
 from api.otlp.traces import read_body
 from projects.ingest_auth import ingest_grant
@@ -31,10 +31,6 @@ class _Refused(Exception):
         self.status, self.message = status, message
 
 
-def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse(error_body(message), status=status)
-
-
 def _authenticated(view):
     """Credentials (projects/ingest_auth.py, key checked: no later write checks it) and every
     refusal as a JSON error; never a 5xx for a client's input."""
@@ -43,16 +39,12 @@ def _authenticated(view):
         try:
             grant = ingest_grant(request, check_key=True)
             return view(request, grant, *args, **kwargs)
-        except exceptions.Throttled as exc:
-            response = _error(429, str(exc.detail))
-            response["Retry-After"] = str(exc.wait)
-            return response
-        except exceptions.AuthenticationFailed as exc:
-            return _error(401, str(exc.detail))
+        except (exceptions.Throttled, exceptions.AuthenticationFailed) as exc:
+            return credentials_refused(exc)
         except OtlpError as exc:
-            return _error(exc.http_status, exc.message)
+            return json_error(exc.http_status, exc.message)
         except _Refused as exc:
-            return _error(exc.status, exc.message)
+            return json_error(exc.status, exc.message)
 
     return csrf_exempt(wrapped)
 

@@ -11,12 +11,13 @@ module offers the same functions:
   revoked and `sessions.services.SessionNotAvailable` when the session is not the project's.
 - `write_traces(traces, *, project_id, key_id, now) -> {session_id: inserted}`: a decoded OTLP
   request's traces (events.otlp_ingest.TraceWrite): create missing sessions race-free, insert the
-  events, add them to the totals, apply a root span's session fields, record the key's use; a
-  trace missing from the answer is another project's. Raises `KeyRevoked`.
+  events, add them to the totals, apply a root span's session fields and tags, record the key's
+  use; a trace missing from the answer is another project's. Raises `KeyRevoked`.
 - `export_chunks(session_id) -> Iterator[(section index, bytes)]`: the session's export rows
   (events.rows.event_row's JSON) in EXPORT_SECTIONS order, joined by commas, streamed.
 - `timeline_rows(session_id, limit) -> list[(id, event_type, init, end, name, model,
-  prompt_tokens)]` in time order, times as epoch seconds (float).
+  prompt_tokens, completion_tokens, agent_id, cost, span_id, parent_span_id, trigger_event_id)]`
+  in time order (init_timestamp, id), times as epoch seconds (float), cost Decimal or None.
 - `lock_project_for_rollups(project_id)`: serialise rollups of one project until the
   transaction ends.
 - `summarize_new_event_ranges() -> int | None`: keep the events' BRIN summaries current.
@@ -25,6 +26,12 @@ module offers the same functions:
 from types import ModuleType
 
 from django.db import connection
+
+# timeline_rows' columns after (id, event_type, init, end): one list for both engines.
+TIMELINE_COLUMNS = (
+    "name", "model", "prompt_tokens", "completion_tokens", "agent_id", "cost", "span_id",
+    "parent_span_id", "trigger_event_id",
+)  # fmt: skip
 
 
 def backend() -> ModuleType:

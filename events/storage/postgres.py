@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 
 import orjson
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection, connections, router, transaction
 from django.db.models import FloatField
 from django.db.models.functions import Cast, Extract
 
 from events.models import Event
 from events.rows import EXPORT_SECTIONS, wrap_message_content
+from events.storage import TIMELINE_COLUMNS
 from events.storage.postgres_export import export_query, section_chunks
 from events.validation import EventRow
 from projects.auth import LAST_USED_RESOLUTION, KeyRevoked
@@ -181,9 +182,11 @@ _EXPORT_COPY = export_query(EXPORT_SECTIONS)
 
 def export_chunks(session_id) -> Iterator[tuple[int, bytes]]:
     """Each row's JSON written by Postgres; one COPY streams the whole session and Python only
-    strips its framing and joins the rows (see postgres_export.py)."""
-    connection.ensure_connection()
-    with connection.connection.transaction(), connection.connection.cursor() as cursor:
+    strips its framing and joins the rows (see postgres_export.py). Reads where the ORM would
+    read events (the replica for a dashboard export: agentops_site/db_router.py)."""
+    db = connections[router.db_for_read(Event)]
+    db.ensure_connection()
+    with db.connection.transaction(), db.connection.cursor() as cursor:
         # JIT spent ~0.4 s compiling the row expressions on the 100k-event session (off for
         # every connection in settings too; said here as this query depends on it); parallel
         # workers only take the core this process needs to forward the rows.
@@ -211,7 +214,7 @@ def timeline_rows(session_id, limit: int) -> list[tuple]:
             init_s=Cast(Extract("init_timestamp", "epoch"), FloatField()),
             end_s=Cast(Extract("end_timestamp", "epoch"), FloatField()),
         )
-        .values_list("id", "event_type", "init_s", "end_s", "name", "model", "prompt_tokens")
+        .values_list("id", "event_type", "init_s", "end_s", *TIMELINE_COLUMNS)
     )
     return list(rows[:limit])
 

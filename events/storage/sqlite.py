@@ -8,6 +8,7 @@ from django.db import transaction
 
 from events.models import Event
 from events.rows import EXPORT_SECTIONS, comma_joined, event_row
+from events.storage import TIMELINE_COLUMNS
 from events.validation import EventRow
 from projects.auth import LAST_USED_RESOLUTION, KeyRevoked, touch_key
 from projects.models import ApiKey
@@ -166,16 +167,15 @@ def export_chunks(session_id) -> Iterator[tuple[int, bytes]]:
 
 
 def timeline_rows(session_id, limit: int) -> list[tuple]:
+
     rows = (
         Event.objects.filter(session_id=session_id)
         .order_by("init_timestamp", "id")
-        .values_list(
-            "id", "event_type", "init_timestamp", "end_timestamp", "name", "model", "prompt_tokens"
-        )
+        .values_list("id", "event_type", "init_timestamp", "end_timestamp", *TIMELINE_COLUMNS)
     )
     return [
-        (i, t, init.timestamp(), end.timestamp() if end else None, n, m, p)
-        for i, t, init, end, n, m, p in rows[:limit]
+        (i, t, init.timestamp(), end.timestamp() if end else None, *rest)
+        for i, t, init, end, *rest in rows[:limit]
     ]
 
 
