@@ -15,6 +15,7 @@ from django.utils import timezone
 from analytics import retention, rollups
 from analytics.scheduling import ROLLUP_TASK, release_pending
 from events import storage
+from events.search import index_new_events
 from sessions import services
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ def rollup_days_task(project_id: str, days: list[str]) -> int:
         except Exception:
             logger.warning("could not release pending rollup keys", exc_info=True)
     done = rollups.rollup_days(project_id, [date.fromisoformat(d) for d in days])
+    # The text search index follows the same batches, seconds behind (events/search.py).
+    index_new_events()
     return len(done)
 
 
@@ -48,8 +51,10 @@ def rollup_days_task(project_id: str, days: list[str]) -> int:
 def rollup_recent_task(window_seconds: int = 3600) -> int:
     """Catch-up: queue a recompute of every day that activity in the window may have touched,
     one message per project. Covers rollups whose message was never sent (broker down). Also
-    keeps the events' BRIN summaries current (rollups.summarize_new_event_ranges)."""
+    keeps the events' BRIN summaries current (rollups.summarize_new_event_ranges) and the text
+    search index caught up (events.search.index_new_events)."""
     rollups.summarize_new_event_ranges()
+    index_new_events()
     since = timezone.now() - timedelta(seconds=window_seconds)
     touched = rollups.touched_days(since)
     for project_id, days in touched.items():

@@ -35,6 +35,14 @@ def pages(dataset: dict) -> list[tuple[str, str]]:
         ("session list filtered", f"{base}/sessions/?tag=prod&end_state=Fail&has_errors=yes"),
         ("session list by model", f"{base}/sessions/?model=gpt-4o&sort=cost"),
         ("session list text search", f"{base}/sessions/?q=tag-1"),
+        # Content search (events' search_text, pg_trgm): a phrase in most events, a tool name,
+        # a model, a phrase in no event (the index must say "none" without a scan).
+        ("search common phrase", f"{base}/sessions/?q=split+it+into+steps"),
+        ("search tool name", f"{base}/sessions/?q=run_sql"),
+        ("search model", f"{base}/sessions/?q=claude"),
+        ("search no match", f"{base}/sessions/?q=zebra+crossing"),
+        ("search + filters", f"{base}/sessions/?q=timeouterror&end_state=Fail"),
+        ("session list by duration", f"{base}/sessions/?sort=duration"),
         ("drill-down 10k events", f"{base}/sessions/{drill}/"),
         ("drill-down page 150", f"{base}/sessions/{drill}/?page=150"),
         ("drill-down errors only", f"{base}/sessions/{drill}/?type=errors"),
@@ -79,6 +87,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--profile", default=None, help="name of a page to profile")
+    parser.add_argument("--only", default=None, help="measure the pages whose name has this")
     args = parser.parse_args()
     dataset = json.loads(DATASET_FILE.read_text())
     setup_production_django(dataset["database_url"])
@@ -90,6 +99,8 @@ def main() -> None:
     results = []
     for name, url in pages(dataset):
         if args.profile and args.profile != name:
+            continue
+        if args.only and args.only not in name:
             continue
         if args.profile:
             from django.db import connection

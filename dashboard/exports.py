@@ -104,11 +104,9 @@ def sessions_csv(sessions) -> Iterator[str]:
     def rows():
         for s in sessions.iterator(chunk_size=CHUNK):
             row = session_row(s)
-            row["tags"] = (
-                " ".join(row["tags"])
-                if all(" " not in t for t in row["tags"])
-                else (orjson.dumps(row["tags"]).decode())
-            )
+            # Always a JSON array (["prod","eu"], [] for none): one format a script can parse,
+            # whatever characters the tags hold.
+            row["tags"] = orjson.dumps(row["tags"]).decode()
             yield [row[c] for c in SESSION_COLUMNS]
 
     return _csv_lines(SESSION_COLUMNS, rows())

@@ -8,6 +8,7 @@ Every string that came from an agent (model names, event names) is HTML-escaped 
 renders labels and hover text as a subset of HTML.
 """
 
+import math
 from datetime import date, datetime
 from html import escape
 
@@ -93,7 +94,32 @@ def cost_per_bucket(buckets) -> dict:
             "hovertemplate": "%{x}: $%{y:.4f}<extra></extra>",
         }
     ]
-    return {"data": data, "layout": _layout(showlegend=False, yaxis={"tickprefix": "$"})}
+    top = max((float(t.cost) for _, t in buckets), default=0.0)
+    return {
+        "data": data,
+        "layout": _layout(
+            showlegend=False, yaxis={"gridcolor": "#eaecf0", "automargin": True, **usd_axis(top)}
+        ),
+    }
+
+
+def usd_axis(top: float, *, target_ticks: int = 5) -> dict:
+    """Plotly axis settings for amounts in USD from 0 to `top`: ticks at 1, 2, 2.5 or 5 times
+    a power of ten ($0.50, $1.00, $1.50 ... or $0.002, $0.004 ...), labelled with as many
+    decimals as the step needs (at least two), so no tick reads $0.702."""
+    if top <= 0:
+        return {"tickvals": [0], "ticktext": ["$0.00"], "range": [0, 1]}
+    raw = top / target_ticks
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    decimals = max(2, -math.floor(math.log10(step)) + (1 if step / magnitude == 2.5 else 0))
+    count = math.ceil(top / step - 1e-9)
+    values = [round(i * step, decimals) for i in range(count + 1)]
+    return {
+        "tickvals": values,
+        "ticktext": [f"${v:,.{decimals}f}" for v in values],
+        "range": [0, values[-1] * 1.05],
+    }
 
 
 def error_rate(buckets) -> dict:
@@ -106,7 +132,9 @@ def error_rate(buckets) -> dict:
             "name": "Error events (% of events)",
             "x": x,
             "y": y,
-            "connectgaps": True,
+            # A bucket with no events has no rate: a gap, not a line drawn through it (a bucket
+            # whose events had no error is a true 0 and is drawn).
+            "connectgaps": False,
             "line": {"color": STATE_COLOURS["Fail"]},
             "hovertemplate": "%{x}: %{y}%<extra></extra>",
         }
@@ -118,31 +146,39 @@ def error_rate(buckets) -> dict:
 
 
 def by_model(models: dict) -> dict:
+    """Tokens (stacked bars) and cost (diamonds, top axis) per model, drawn horizontally: one
+    row per model whose name is never clipped (the axis makes room for it) and a height that
+    grows with the number of models, the legend below the plot rather than beside it."""
     names = [escape(name) for name in models]
+    costs = [float(m.cost) for m in models.values()]
     data = [
         {
             "type": "bar",
+            "orientation": "h",
             "name": "Prompt tokens",
-            "x": names,
-            "y": [m.prompt_tokens for m in models.values()],
+            "y": names,
+            "x": [m.prompt_tokens for m in models.values()],
             "marker": {"color": "#7a5af8"},
+            "hovertemplate": "%{y}: %{x:,} prompt tokens<extra></extra>",
         },
         {
             "type": "bar",
+            "orientation": "h",
             "name": "Completion tokens",
-            "x": names,
-            "y": [m.completion_tokens for m in models.values()],
+            "y": names,
+            "x": [m.completion_tokens for m in models.values()],
             "marker": {"color": "#bdb4fe"},
+            "hovertemplate": "%{y}: %{x:,} completion tokens<extra></extra>",
         },
         {
             "type": "scatter",
             "mode": "markers",
-            "name": "Cost (USD)",
-            "x": names,
-            "y": [float(m.cost) for m in models.values()],
-            "yaxis": "y2",
+            "name": "Cost (USD, top axis)",
+            "y": names,
+            "x": costs,
+            "xaxis": "x2",
             "marker": {"color": "#3b5bdb", "size": 11, "symbol": "diamond"},
-            "hovertemplate": "%{x}: $%{y:.4f}<extra></extra>",
+            "hovertemplate": "%{y}: $%{x:.4f}<extra></extra>",
         },
     ]
     return {
@@ -150,16 +186,18 @@ def by_model(models: dict) -> dict:
         "layout": _layout(
             barmode="stack",
             hovermode="closest",
-            yaxis={"title": {"text": "tokens"}, "gridcolor": "#eaecf0"},
-            yaxis2={
-                "title": {"text": "USD"},
-                "overlaying": "y",
-                "side": "right",
-                "tickprefix": "$",
-                "rangemode": "tozero",
+            height=max(240, 90 + 34 * len(names)),
+            xaxis={"title": {"text": "tokens"}, "gridcolor": "#eaecf0", "tickformat": "~s"},
+            xaxis2={
+                "overlaying": "x",
+                "side": "top",
                 "showgrid": False,
+                **usd_axis(max(costs, default=0.0)),
             },
-            margin={"l": 60, "r": 60, "t": 30, "b": 90},
+            # The first of `models` on top, every name in full.
+            yaxis={"automargin": True, "autorange": "reversed", "ticksuffix": "  "},
+            legend={"orientation": "h", "y": 0, "yanchor": "bottom", "x": 0, "yref": "container"},
+            margin={"l": 10, "r": 20, "t": 40, "b": 80},
         ),
     }
 

@@ -1,4 +1,3 @@
-from datetime import UTC, datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -6,7 +5,8 @@ from django.contrib.auth import get_user_model
 from dashboard.overview import RANGES
 from events.models import EventType
 from projects.models import Membership
-from sessions.queries import DEFAULT_SORT, END_STATE_FILTERS, SORTS, SessionFilters
+from sessions.filters import ParsedFilters, error_messages, parse_session_filters
+from sessions.queries import END_STATE_FILTERS, SORTS, SessionFilters
 
 
 class TagsField(forms.Field):
@@ -23,7 +23,8 @@ class TagsField(forms.Field):
 
 
 class SessionFilterForm(forms.Form):
-    """The session list's filters, read from the query string so a filtered view is a URL."""
+    """The session list's filter widgets; what the query string means, and which values are
+    invalid, is sessions.filters' (the same as GET /v2/sessions)."""
 
     tag = TagsField(required=False)
     tag_mode = forms.ChoiceField(choices=[("all", "all tags"), ("any", "any tag")], required=False)
@@ -41,34 +42,23 @@ class SessionFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200)
     sort = forms.ChoiceField(choices=[(s.key, s.label) for s in SORTS.values()], required=False)
 
-    def filters(self) -> SessionFilters:
-        """The filters of a valid form; an invalid field is dropped rather than failing the page."""
-        data = self.cleaned_data if self.is_valid() else self._valid_part()
-        since = data.get("since")
-        until = data.get("until")
-        has_errors = {"yes": True, "no": False}.get(data.get("has_errors") or "")
-        return SessionFilters(
-            tags=tuple(data.get("tag") or ()),
-            tag_mode="any" if data.get("tag_mode") == "any" else "all",
-            end_state=data.get("end_state") or None,
-            since=datetime.combine(since, time.min, tzinfo=UTC) if since else None,
-            # The "until" date is inclusive on the page: up to the end of that day.
-            until=datetime.combine(until, time.min, tzinfo=UTC) + timedelta(days=1)
-            if until
-            else None,
-            has_errors=has_errors,
-            model=data.get("model") or None,
-            text=data.get("q") or None,
-        )
+    def parsed(self) -> ParsedFilters:
+        """The filters as sessions.filters reads them (the API's rules and messages)."""
+        if not hasattr(self, "_parsed"):
+            self._parsed = parse_session_filters(self.data)
+        return self._parsed
 
-    def _valid_part(self) -> dict:
-        return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if k not in self.errors}
+    def filters(self) -> SessionFilters:
+        """The valid filters; an invalid one is left out and named in filter_errors."""
+        return self.parsed().filters
+
+    @property
+    def filter_errors(self) -> list[str]:
+        return error_messages(self.parsed().errors)
 
     @property
     def sort_key(self) -> str:
-        if self.is_valid():
-            return self.cleaned_data.get("sort") or DEFAULT_SORT
-        return DEFAULT_SORT
+        return self.parsed().sort
 
 
 class RangeForm(forms.Form):
@@ -99,6 +89,24 @@ class ProjectNameForm(forms.Form):
         if not name:
             raise forms.ValidationError("A project needs a name.")
         return name
+
+
+class ProjectDeleteForm(forms.Form):
+    """Deleting a project asks for its name typed again, exactly."""
+
+    confirm = forms.CharField(max_length=100, label="Type the project's name to confirm")
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def clean_confirm(self):
+        typed = self.cleaned_data["confirm"].strip()
+        if typed != self.project.name:
+            raise forms.ValidationError(
+                f"Type the project's name, {self.project.name}, exactly to delete it."
+            )
+        return typed
 
 
 class MemberAddForm(forms.Form):

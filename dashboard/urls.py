@@ -52,6 +52,7 @@ urlpatterns = [
     path("p/<slug:slug>/settings/keys/new", views.key_create, name="key_create"),
     path("p/<slug:slug>/settings/keys/<uuid:key_id>/revoke", views.key_revoke, name="key_revoke"),
     path("p/<slug:slug>/settings/rename", views.project_rename, name="project_rename"),
+    path("p/<slug:slug>/settings/delete", views.project_delete, name="project_delete"),
     path("p/<slug:slug>/settings/members/add", views.member_add, name="member_add"),
     path(
         "p/<slug:slug>/settings/members/<int:membership_id>/remove",

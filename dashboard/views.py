@@ -27,6 +27,7 @@ from dashboard.forms import (
     EventFilterForm,
     KeyCreateForm,
     MemberAddForm,
+    ProjectDeleteForm,
     ProjectNameForm,
     RangeForm,
     SessionFilterForm,
@@ -47,6 +48,7 @@ from sessions.queries import (
     llm_models,
     session_events_page,
     session_page,
+    tag_stats,
     tags_with_counts,
 )
 from sessions.totals import event_count
@@ -97,9 +99,15 @@ def switch_project(request):
 def project_create(request):
     form = ProjectNameForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        project = services.create_project(name=form.cleaned_data["name"], owner=request.user)
-        messages.success(request, f"Created {project.name}. Create an API key to start sending.")
-        return redirect("dashboard:settings", slug=project.slug)
+        try:
+            project = services.create_project(name=form.cleaned_data["name"], owner=request.user)
+        except services.ProjectNameTaken as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(
+                request, f"Created {project.name}. Create an API key to start sending."
+            )
+            return redirect("dashboard:settings", slug=project.slug)
     user_projects = list(request.user.projects.order_by("name").values("name", "slug"))
     return render(
         request, "dashboard/project_new.html", {"form": form, "user_projects": user_projects}
@@ -178,6 +186,7 @@ def session_list(request, slug):
     context.update(
         form=form,
         filters=filters,
+        filter_errors=form.filter_errors,
         page=page,
         sorts=SORTS.values(),
         models=llm_models(project=project, recent_since=timezone.now() - timedelta(days=1)),
@@ -475,7 +484,7 @@ def session_events_csv(request, slug, session_id):
 def tag_list(request, slug):
     project, membership = get_project_for_user(request, slug)
     context = _base_context(request, project, membership, "tags")
-    context["tags"] = list(tags_with_counts(project=project))
+    context["tags"] = [tag_stats(t) for t in tags_with_counts(project=project)]
     return render(request, "dashboard/tags.html", context)
 
 
@@ -493,6 +502,7 @@ def _settings_context(request, project, membership, **extra) -> dict:
         ),
         key_form=KeyCreateForm(),
         name_form=ProjectNameForm(initial={"name": project.name}),
+        delete_form=ProjectDeleteForm(project=project),
         member_form=MemberAddForm(),
     )
     context.update(extra)
@@ -561,9 +571,33 @@ def project_rename(request, slug):
     if not form.is_valid():
         context = _settings_context(request, project, membership, name_form=form)
         return render(request, "dashboard/settings.html", context, status=400)
-    services.rename_project(project=project, name=form.cleaned_data["name"])
+    try:
+        services.rename_project(project=project, name=form.cleaned_data["name"])
+    except services.ProjectNameTaken as exc:
+        form.add_error("name", str(exc))
+        context = _settings_context(request, project, membership, name_form=form)
+        return render(request, "dashboard/settings.html", context, status=400)
     messages.success(request, f"Renamed the project to {project.name}.")
     return redirect("dashboard:settings", slug=project.slug)
+
+
+@login_required
+@require_POST
+def project_delete(request, slug):
+    """Owners only; the POST must carry the project's name typed again (`confirm`)."""
+    project, membership = get_project_for_user(request, slug, owner=True)
+    form = ProjectDeleteForm(request.POST, project=project)
+    if not form.is_valid():
+        context = _settings_context(request, project, membership, delete_form=form)
+        return render(request, "dashboard/settings.html", context, status=400)
+    name = project.name
+    deleted = services.delete_project(project=project)
+    messages.success(
+        request,
+        f"Deleted {name}: {deleted['sessions']} session(s), {deleted['events']} event(s), "
+        "its keys and its rollups.",
+    )
+    return redirect("dashboard:home")
 
 
 @login_required

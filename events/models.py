@@ -98,3 +98,36 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.id}"
+
+
+class SearchChunk(models.Model):
+    """A piece of a session's text-search document (Postgres only; events/search.py).
+
+    Written off the ingest path by index_new_events (after each rollup), insert-only: each run
+    adds one chunk per session with new events, holding their search extracts deduplicated. A
+    pg_trgm GIN index on `text` (migration 0006, not listed here: SQLite has none) answers the
+    session list's LIKE '%phrase%'.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # The session's index serves the cascade when a session is deleted (retention, project
+    # delete); the list's search goes through the trigram index, then to sessions by id.
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    text = models.TextField()
+
+    def __str__(self) -> str:
+        return f"search chunk {self.pk} of {self.session_id}"
+
+
+class SearchCursor(models.Model):
+    """How far index_new_events has read the events, in (received_at, id) order: one row."""
+
+    name = models.CharField(max_length=20, primary_key=True)
+    received_at = models.DateTimeField()
+    event_id = models.UUIDField()
+
+    def __str__(self) -> str:
+        return f"{self.name} indexed through {self.received_at.isoformat()}"

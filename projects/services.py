@@ -31,25 +31,67 @@ class MembershipError(ValueError):
     """A membership change that would leave a project without an owner."""
 
 
+class ProjectNameTaken(ValueError):
+    """The owner already owns a project of that name."""
+
+
+def _refuse_taken_name(name: str, owner_ids, *, exclude=None) -> None:
+    """ProjectNameTaken when one of these owners owns another project named `name` (compared
+    case-insensitively: "Alpha" and "alpha" would be confused in a menu). Two teams may still
+    pick the same name. The callers lock the owners' user rows first, so two requests creating
+    the same name at once are serialised."""
+    from django.contrib.auth import get_user_model
+
+    list(get_user_model().objects.select_for_update().filter(pk__in=owner_ids).values("pk"))
+    taken = Project.objects.filter(
+        name__iexact=name,
+        memberships__user_id__in=owner_ids,
+        memberships__role=Membership.Role.OWNER,
+    )
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        raise ProjectNameTaken(f"You already own a project named {name!r}; pick another name.")
+
+
 @transaction.atomic
 def create_project(*, name: str, owner) -> Project:
-    """A new project (always new: two teams may pick the same name) owned by `owner`."""
+    """A new project owned by `owner`. Names are unique per owner (ProjectNameTaken)."""
     name = name.strip()
     if not name:
         raise ValueError("A project needs a name.")
+    _refuse_taken_name(name, [owner.pk])
     project = Project.objects.create(name=name)
     Membership.objects.create(project=project, user=owner, role=Membership.Role.OWNER)
     return project
 
 
+@transaction.atomic
 def rename_project(*, project: Project, name: str) -> Project:
-    """Renames; the slug (and so every shared URL) stays as it was."""
+    """Renames; the slug (and so every shared URL) stays as it was. ProjectNameTaken when one
+    of its owners already owns another project of that name."""
     name = name.strip()
     if not name:
         raise ValueError("A project needs a name.")
+    owners = Membership.objects.filter(project=project, role=Membership.Role.OWNER)
+    _refuse_taken_name(name, list(owners.values_list("user_id", flat=True)), exclude=project)
     project.name = name
     project.save(update_fields=["name"])
     return project
+
+
+@transaction.atomic
+def delete_project(*, project: Project) -> dict[str, int]:
+    """Delete the project and everything it holds: sessions, events, tags, agents, keys,
+    members, rollups, uploaded logs. {"sessions": n, "events": n} deleted. The events go
+    first in one DELETE (they depend on nothing), so the cascade never loads them."""
+    from events.models import Event
+    from sessions.models import Session
+
+    sessions = Session.objects.filter(project=project).count()
+    events, _ = Event.objects.filter(project=project).delete()
+    project.delete()
+    return {"sessions": sessions, "events": events}
 
 
 @transaction.atomic

@@ -15,15 +15,32 @@ from typing import Literal
 
 import orjson
 from django.db import connection
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Window
+from django.db.models import (
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Window,
+)
 from django.db.models.functions import Coalesce, RowNumber
 
+from events import storage
 from events.models import Event, EventType
+from events.search import normalise_query
 from projects.models import Project
 from sessions.models import EndState, Session, SessionTag, Tag
-from sessions.totals import COUNTER_OF_TYPE, counts_by_type
+from sessions.totals import COUNTER_OF_TYPE, counts_by_type, known_cost
 
 END_STATE_FILTERS = (*EndState.values, "running")
+# Shorter phrases match only session ids and reasons: a trigram index cannot serve them.
+SEARCH_MIN_CHARS = 3
 
 
 @dataclass(frozen=True)
@@ -36,7 +53,9 @@ class SessionFilters:
     until: datetime | None = None  # exclusive, on init_timestamp
     has_errors: bool | None = None
     model: str | None = None
-    # A session id (whole UUID) or words of the end-state reason.
+    # A session id (whole UUID), a phrase of the end-state reason, or (SEARCH_MIN_CHARS or
+    # more) a phrase of its events' prompts, completions, tool names, errors, models
+    # (events/search.py).
     text: str | None = None
 
     @property
@@ -107,6 +126,11 @@ def filter_sessions(*, project: Project | uuid.UUID | str, filters: SessionFilte
         condition = Q(end_state_reason__icontains=text)
         with contextlib.suppress(ValueError):
             condition |= Q(id=uuid.UUID(text))
+        phrase = normalise_query(text)
+        if len(phrase) >= SEARCH_MIN_CHARS:
+            # The matching events' sessions first (Postgres: through the trigram index), then
+            # the page: a semi-join, not one probe of each session's events.
+            condition |= Q(pk__in=storage.backend().sessions_matching(project_id, phrase))
         qs = qs.filter(condition)
 
     # prefetch: one query for the tags of all rows of a page.
@@ -134,12 +158,11 @@ SORTS: dict[str, SortOption] = {
         SortOption("tokens", "Most tokens", "total_tokens", True),
         SortOption("errors", "Most errors", "error_count", True),
         SortOption("events", "Most events", "total_events", True),
+        SortOption("duration", "Longest first", "duration", True),
+        SortOption("shortest", "Shortest first", "duration", False),
     )
 }
 DEFAULT_SORT = "newest"
-COUNT_CAP = 10_000
-# The model filter probes events per session: count fewer of those so the page stays fast.
-COUNT_CAP_MODEL = 1_000
 
 
 def _annotate_sort(qs: QuerySet, sort: SortOption) -> QuerySet:
@@ -148,6 +171,15 @@ def _annotate_sort(qs: QuerySet, sort: SortOption) -> QuerySet:
     elif sort.column == "total_events":
         counters = [F(counter) for counter in COUNTER_OF_TYPE.values()]
         qs = qs.annotate(total_events=sum(counters[1:], counters[0]))
+    elif sort.column == "duration":
+        # A running session's duration so far: up to its last request (never NULL, so the
+        # keyset order is total).
+        qs = qs.annotate(
+            duration=ExpressionWrapper(
+                Coalesce("end_timestamp", "last_seen_at") - F("init_timestamp"),
+                output_field=DurationField(),
+            )
+        )
     return qs
 
 
@@ -157,6 +189,8 @@ def _sort_value(session: Session, sort: SortOption):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, timedelta):
+        return value // timedelta(microseconds=1)
     return value
 
 
@@ -167,6 +201,8 @@ def _parse_sort_value(raw, sort: SortOption):
         return Decimal(raw)
     if not isinstance(raw, int):
         raise ValueError("not an integer")
+    if sort.column == "duration":
+        return timedelta(microseconds=raw)
     return raw
 
 
@@ -185,14 +221,46 @@ def decode_cursor(cursor: str, sort: SortOption):
         return None
 
 
+@dataclass(frozen=True)
+class ListTotals:
+    """The totals of a filtered set of sessions (the list's summary line)."""
+
+    sessions: int
+    cost: Decimal | None  # the known costs' sum; None (unknown) when only unknown ones exist
+    cost_unknown_events: int  # LLM calls of unknown cost among them
+    tokens: int  # prompt + completion
+    errors: int
+
+
+def list_totals(sessions: QuerySet) -> ListTotals:
+    """Sessions, cost, tokens and errors of `sessions` (any filtered QuerySet of Session), from
+    their cached totals in one aggregate query; an unknown cost stays unknown (known_cost)."""
+    row = sessions.order_by().aggregate(
+        n=Count("pk"),
+        cost=Sum("cost"),
+        unknown=Sum("cost_unknown_events"),
+        pt=Sum("prompt_tokens"),
+        ct=Sum("completion_tokens"),
+        errors=Sum("error_count"),
+    )
+    unknown = row["unknown"] or 0
+    return ListTotals(
+        sessions=row["n"],
+        cost=known_cost(row["cost"] if row["n"] else None, unknown),
+        cost_unknown_events=unknown,
+        tokens=(row["pt"] or 0) + (row["ct"] or 0),
+        errors=row["errors"] or 0,
+    )
+
+
 @dataclass
 class SessionPage:
     sessions: list[Session]
     next_cursor: str | None  # older / further down
     prev_cursor: str | None  # back towards the top; None on the first page
-    count: int  # capped at COUNT_CAP + 1
-    count_capped: bool
+    count: int  # every session of the filtered set (totals.sessions), 0 without count
     sort: SortOption = field(default_factory=lambda: SORTS[DEFAULT_SORT])
+    totals: ListTotals | None = None  # None without count
 
 
 def session_page(
@@ -207,8 +275,9 @@ def session_page(
 ) -> SessionPage:
     """One page of the filtered list in keyset order on (sort column, id): the page costs the
     same at row 100,000 as at row 1. `after`/`before` are next_cursor/prev_cursor of another
-    page; a cursor this code did not make reads as the first page. With count, the total is
-    counted up to COUNT_CAP only; without, count is 0 (one query fewer)."""
+    page; a cursor this code did not make reads as the first page. With count, the filtered
+    set's totals (list_totals: sessions, cost, tokens, errors) in one more query; without,
+    count is 0 and totals None."""
     option = SORTS.get(sort, SORTS[DEFAULT_SORT])
     base = _annotate_sort(filter_sessions(project=project, filters=filters), option)
     col, desc = option.column, option.descending
@@ -237,15 +306,14 @@ def session_page(
         rows = rows[:limit]
         has_more_before = cursor is not None
 
-    cap = COUNT_CAP_MODEL if filters.model else COUNT_CAP
-    total = base.order_by().values("pk")[: cap + 1].count() if count else 0
+    totals = list_totals(filter_sessions(project=project, filters=filters)) if count else None
     return SessionPage(
         sessions=rows,
         next_cursor=encode_cursor(rows[-1], option) if rows and has_more_after else None,
         prev_cursor=encode_cursor(rows[0], option) if rows and has_more_before else None,
-        count=min(total, cap),
-        count_capped=total > cap,
+        count=totals.sessions if totals else 0,
         sort=option,
+        totals=totals,
     )
 
 
@@ -262,11 +330,45 @@ def tag_names(session: Session) -> list[str]:
 
 
 def tags_with_counts(*, project) -> QuerySet:
-    """Every tag of the project with `session_count`, most used first (one query)."""
+    """Every tag of the project, most used first, one query, each annotated with
+    session_count; cost_sum (Decimal, known costs only, None without sessions) and
+    cost_unknown_events (int or None); ended and failed (sessions with an end state, and ended
+    Fail); last_used (the latest init_timestamp of its sessions, None without). The tags page
+    shows cost with known_cost and the failure rate as failed / ended (tag_stats)."""
     return (
         Tag.objects.filter(project_id=_project_id(project))
-        .annotate(session_count=Count("sessiontag"))
+        .annotate(
+            session_count=Count("sessiontag"),
+            cost_sum=Sum("sessiontag__session__cost"),
+            cost_unknown_events=Sum("sessiontag__session__cost_unknown_events"),
+            ended=Count("sessiontag", filter=Q(sessiontag__session__end_state__isnull=False)),
+            failed=Count("sessiontag", filter=Q(sessiontag__session__end_state=EndState.FAIL)),
+            last_used=Max("sessiontag__session__init_timestamp"),
+        )
         .order_by("-session_count", "name")
+    )
+
+
+@dataclass(frozen=True)
+class TagStats:
+    name: str
+    sessions: int
+    cost: Decimal | None  # None: unknown (known_cost)
+    cost_unknown_events: int
+    failure_rate: float | None  # 0..1 of its ended sessions; None when none has ended
+    last_used: datetime | None  # the latest start of its sessions
+
+
+def tag_stats(tag: Tag) -> TagStats:
+    """A row of tags_with_counts as the tags page shows it."""
+    unknown = tag.cost_unknown_events or 0
+    return TagStats(
+        name=tag.name,
+        sessions=tag.session_count,
+        cost=known_cost(tag.cost_sum if tag.session_count else None, unknown),
+        cost_unknown_events=unknown,
+        failure_rate=tag.failed / tag.ended if tag.ended else None,
+        last_used=tag.last_used,
     )
 
 

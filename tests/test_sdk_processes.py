@@ -88,6 +88,10 @@ def test_an_uncaught_exception_ends_the_session_as_fail(live_server, api_key):
     assert row.end_state_reason.startswith("RuntimeError: out of tokens")
     assert "Traceback" in row.end_state_reason
     assert row.action_count == 30
+    # The crash counts as one error (events/crashes.py), named after the exception.
+    assert row.error_count == 1
+    crash = Event.objects.get(session=row, event_type="errors")
+    assert (crash.name, crash.payload["details"]) == ("RuntimeError", "out of tokens")
 
 
 def test_a_normal_exit_without_end_session_ends_it_indeterminate(live_server, api_key):

@@ -175,11 +175,28 @@ ExportResponse = inline_serializer(
 )
 
 SESSION_LIST_PARAMETERS = [
-    OpenApiParameter("tag", str, many=True, description="Sessions having every one of these tags"),
+    OpenApiParameter(
+        "tag", str, many=True, description="Sessions having every one (tag_mode=any: one) of these"
+    ),
+    OpenApiParameter("tag_mode", str, enum=["all", "any"]),
     OpenApiParameter("end_state", str, enum=["Success", "Fail", "Indeterminate", "running"]),
     OpenApiParameter("since", str, description="Started at or after (ISO 8601)"),
-    OpenApiParameter("until", str, description="Started before (ISO 8601)"),
+    OpenApiParameter(
+        "until", str, description="Started before (ISO 8601); a bare date includes that day"
+    ),
     OpenApiParameter("has_errors", bool),
+    OpenApiParameter("model", str, description="Sessions with an LLM call of this model"),
+    OpenApiParameter(
+        "q",
+        str,
+        description="Text search: a session id, a phrase of the end-state reason, or (3+ "
+        "characters) of the events' prompts, completions, tool names, error messages, models",
+    ),
+    OpenApiParameter(
+        "sort",
+        str,
+        enum=["newest", "oldest", "cost", "tokens", "errors", "events", "duration", "shortest"],
+    ),
     OpenApiParameter("limit", int, description="1-500, default 50"),
     OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
 ]

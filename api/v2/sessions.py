@@ -16,10 +16,11 @@ from api.base import (
 )
 from api.v2 import schemas
 from api.v2 import serializers as inputs
+from events.crashes import record_crash
 from events.export import stream_export
-from events.validation import FieldErrors, parse_timestamp
-from projects.auth import issue_session_jwt
+from projects.auth import KeyRevoked, issue_session_jwt, refuse_revoked_key
 from sessions import queries
+from sessions.filters import parse_session_filters
 from sessions.services import (
     SessionNotAvailable,
     get_session_for_key,
@@ -76,6 +77,18 @@ class UpdateSessionView(SessionTokenView):
             session = update_session(
                 session_id=grant.session_id, project_id=grant.project_id, fields=fields
             )
+            if fields.get("end_timestamp") is not None:
+                record_crash(
+                    session_id=session.id,
+                    project_id=session.project_id,
+                    key_id=grant.key_id,
+                    end_state=session.end_state,
+                    reason=session.end_state_reason,
+                    ended_at=session.end_timestamp,
+                )
+                session.refresh_from_db()
+        except KeyRevoked:
+            refuse_revoked_key(request)
         except SessionNotAvailable:
             raise not_available() from None
         cost = session_cost_fields(session)
@@ -137,12 +150,17 @@ class SessionListView(ApiKeyView):
     @extend_schema(
         parameters=schemas.SESSION_LIST_PARAMETERS,
         responses={200: schemas.SessionListResponse, **ERRORS},
-        summary="This key's project's sessions, newest first, filtered, cursor-paginated",
+        summary="This key's project's sessions, filtered, searched, sorted, cursor-paginated",
     )
     def get(self, request):
-        filters, limit, cursor = parse_list_params(request.query_params)
+        filters, sort, limit, cursor = parse_list_params(request.query_params)
         page = queries.session_page(
-            project=request.auth.project_id, filters=filters, after=cursor, limit=limit, count=False
+            project=request.auth.project_id,
+            filters=filters,
+            sort=sort,
+            after=cursor,
+            limit=limit,
+            count=False,
         )
         return Response(
             {
@@ -159,24 +177,11 @@ class SessionListView(ApiKeyView):
         )
 
 
-def parse_list_params(params) -> tuple[queries.SessionFilters, int, str | None]:
-    """(filters, page size, cursor) from GET /v2/sessions' query string; a 400 naming every
-    invalid parameter otherwise."""
-    errors = FieldErrors()
-    since = until = None
-    if params.get("since"):
-        since = parse_timestamp(params["since"], "since", errors)
-    if params.get("until"):
-        until = parse_timestamp(params["until"], "until", errors)
-    end_state = params.get("end_state") or None
-    if end_state is not None and end_state not in queries.END_STATE_FILTERS:
-        errors.add("end_state", f"Use one of {', '.join(queries.END_STATE_FILTERS)}.")
-    has_errors = None
-    if params.get("has_errors") not in (None, ""):
-        value = params["has_errors"].lower()
-        if value not in ("true", "false", "1", "0"):
-            errors.add("has_errors", "Use true or false.")
-        has_errors = value in ("true", "1")
+def parse_list_params(params) -> tuple[queries.SessionFilters, str, int, str | None]:
+    """(filters, sort, page size, cursor) from GET /v2/sessions' query string; a 400 naming
+    every invalid parameter otherwise (the filters' rules: sessions.filters)."""
+    parsed = parse_session_filters(params)
+    errors = parsed.errors
     limit = DEFAULT_PAGE
     if params.get("limit"):
         if not params["limit"].isdigit() or not 1 <= int(params["limit"]) <= MAX_PAGE:
@@ -184,7 +189,7 @@ def parse_list_params(params) -> tuple[queries.SessionFilters, int, str | None]:
         else:
             limit = int(params["limit"])
     cursor = params.get("cursor") or None
-    if cursor is not None and queries.decode_cursor(cursor, queries.SORTS["newest"]) is None:
+    if cursor is not None and queries.decode_cursor(cursor, queries.SORTS[parsed.sort]) is None:
         errors.add("cursor", "Invalid cursor.")
     if errors:
         if list(errors) == ["cursor"]:
@@ -194,12 +199,4 @@ def parse_list_params(params) -> tuple[queries.SessionFilters, int, str | None]:
         else:
             message = "Some filters are invalid."
         raise ApiError(message, status_code=400, errors=errors)
-    filters = queries.SessionFilters(
-        tags=tuple(t for t in params.getlist("tag") if t),
-        tag_mode="all",
-        end_state=end_state,
-        since=since,
-        until=until,
-        has_errors=has_errors,
-    )
-    return filters, limit, cursor
+    return parsed.filters, parsed.sort, limit, cursor

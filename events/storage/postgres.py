@@ -23,6 +23,19 @@ from sessions.totals import SQL_NAME_OF_FIELD, SQL_TOTALS_OF_EVENTS
 
 logger = logging.getLogger(__name__)
 
+# Text search reads SearchChunk rows under a pg_trgm index, kept by events.search's indexer.
+HAS_SEARCH_INDEX = True
+
+
+def sessions_matching(project_id, phrase: str):
+    """Ids of the project's sessions whose indexed events contain `phrase` (lower-cased,
+    events.search.normalise_query), as a subquery: the trigram index finds the chunks."""
+    from events.models import SearchChunk
+
+    return SearchChunk.objects.filter(project_id=project_id, text__contains=phrase).values(
+        "session_id"
+    )
+
 _COLUMNS = (
     "id, session_id, project_id, event_type, init_timestamp, end_timestamp, received_at, agent_id, "
     "name, model, prompt_tokens, completion_tokens, cost, cost_source, trigger_event_id, payload, "

@@ -18,6 +18,24 @@ from sessions.totals import add_totals, totals_of
 
 EXPORT_CHUNK = 2000
 
+# No search index: the embedded default's search scans the events themselves.
+HAS_SEARCH_INDEX = False
+
+
+def sessions_matching(project_id, phrase: str):
+    """Ids of the project's sessions with an event whose name, model or payload contains
+    `phrase` (a scan; LIKE is case-insensitive for ASCII, and the payload is matched as its
+    JSON text, so a non-ASCII phrase stored escaped is not found)."""
+    from django.db.models import Q
+
+    return (
+        Event.objects.filter(project_id=project_id)
+        .filter(
+            Q(name__icontains=phrase) | Q(model__icontains=phrase) | Q(payload__icontains=phrase)
+        )
+        .values("session_id")
+    )
+
 
 def write_events(rows: list[EventRow], *, session_id, project_id, key_id, now) -> int:
     with transaction.atomic():
