@@ -247,13 +247,7 @@ def convert_to_partitioned(cursor, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     if is_partitioned(cursor):
         return 0
-    cursor.execute(
-        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-        "JOIN pg_class i ON i.oid = x.indexrelid "
-        "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary",
-        [TABLE],
-    )
-    indexes = cursor.fetchall()
+    indexes = _secondary_indexes(cursor)
     cursor.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
         "WHERE conrelid = %s::regclass AND contype = 'f'",
@@ -304,6 +298,17 @@ def convert_to_partitioned(cursor, now: datetime | None = None) -> int:
     return moved
 
 
+def _secondary_indexes(cursor) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of the events table's indexes but its primary key."""
+    cursor.execute(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary",
+        [TABLE],
+    )
+    return cursor.fetchall()
+
+
 def _months_before(month: date, count: int) -> date:
     index = month.year * 12 + month.month - 1 - count
     return date(index // 12, index % 12 + 1, 1)
@@ -314,13 +319,7 @@ def convert_to_plain(cursor) -> int:
     (fails, changing nothing, if an id was stored twice in two partitions)."""
     if not is_partitioned(cursor):
         return 0
-    cursor.execute(
-        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-        "JOIN pg_class i ON i.oid = x.indexrelid "
-        "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary",
-        [TABLE],
-    )
-    indexes = cursor.fetchall()
+    indexes = _secondary_indexes(cursor)
     cursor.execute(
         "SELECT conname, pg_get_constraintdef(oid), contype FROM pg_constraint "
         "WHERE conrelid = %s::regclass AND contype IN ('f', 'p')",
