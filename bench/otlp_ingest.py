@@ -119,7 +119,9 @@ def ceiling(database_url: str, project_id, rows) -> float:
                 )  # fmt: skip
         conn.commit()
         text = bytearray()
-        with conn.cursor() as cur, cur.copy(f"COPY events_event ({COLUMNS}) TO STDOUT") as copy:
+        # COPY (SELECT ...): a partitioned table (events/storage/partitions.py) has no COPY TO.
+        export = f"COPY (SELECT {COLUMNS} FROM events_event) TO STDOUT"
+        with conn.cursor() as cur, cur.copy(export) as copy:
             for block in copy:
                 text += block
         lines = bytes(text).splitlines(keepends=True)
@@ -138,7 +140,7 @@ def ceiling(database_url: str, project_id, rows) -> float:
                         copy.write(chunk)
                     cur.execute(
                         f"INSERT INTO events_event ({COLUMNS}) SELECT {COLUMNS} FROM staging "
-                        "ON CONFLICT (id) DO NOTHING"
+                        "ON CONFLICT (id, init_timestamp) DO NOTHING"
                     )
                 conn.commit()
     return len(lines) / dedupe.seconds

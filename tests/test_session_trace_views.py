@@ -83,7 +83,8 @@ def test_bad_tree_requests_are_4xx_and_other_projects_events_are_not_found(
 
 
 def test_status_says_running_elapsed_and_event_count(alice_client, project):
-    s = make_session(project, start=NOW - timedelta(seconds=90), end_state=None)
+    # timezone.now(), not the module's NOW: elapsed time counts from when the test runs.
+    s = make_session(project, start=timezone.now() - timedelta(seconds=90), end_state=None)
     add_event(s, "actions", at=s.init_timestamp, name="step")
     refresh_totals(s)
     status = get_json(alice_client, url("session_status", project.slug, s.id))
