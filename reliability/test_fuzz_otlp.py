@@ -126,7 +126,8 @@ def test_any_bytes_and_headers_get_a_typed_answer(
 )  # fmt: skip
 def test_uploads_token_and_public_api_never_answer_a_5xx(otlp_server, body, trace_id):
     headers = {"Authorization": f"Bearer {otlp_server.token}"}
-    if trace_id is not None:
+    # requests itself refuses a header value with surrounding whitespace before sending it.
+    if trace_id is not None and trace_id == trace_id.strip():
         headers["Trace-Id"] = trace_id
     for path in ("/v4/logs/upload/", "/v4/objects/upload/"):
         response = _answer(otlp_server, path, body, {**headers, "Content-Type": "text/plain"})
