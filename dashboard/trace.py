@@ -14,10 +14,10 @@ Numbers are 1-based positions in time order (init_timestamp, then id): the same 
 event list, its tabs and the waterfall show for the event.
 """
 
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 # An event this far outside [session start, session end] is flagged as clock-skewed: SDKs stamp
 # the session end before flushing their last batch, so a few hundred ms past it is normal.
@@ -25,22 +25,23 @@ SKEW_TOLERANCE_S = 1.0
 AGENT_PREFIX = "agent:"
 
 
-@dataclass(slots=True)
-class Row:
-    """One event as the tree needs it; times in epoch seconds (float), end None if unknown."""
+class Row(NamedTuple):
+    """One event as the tree needs it, in events.storage timeline_rows' column order (the
+    storage gives plain tuples of this shape; tests name the fields). Times in epoch seconds
+    (float), end None if unknown; ids as text or UUIDs (the tree keys them by their text)."""
 
-    id: uuid.UUID
+    id: object
     event_type: str
     init: float
     end: float | None
     name: str = ""
     model: str = ""
-    agent_id: uuid.UUID | None = None
     tokens: int = 0
+    agent_id: object = None
     cost: Decimal | None = None
     span_id: str | None = None
     parent_span_id: str | None = None
-    trigger_id: uuid.UUID | None = None
+    trigger_id: object = None
 
 
 @dataclass(slots=True)
@@ -84,95 +85,96 @@ class Tree:
         return self.roots if key is None else self.nodes[key].children
 
 
-def _agent_of(row: Row, agents: dict) -> str:
-    """The agent's name for a row: v2 events by their agent id (named or not); OTLP spans
-    only when the id is a known agent (their agent is a span of the tree, shown as such)."""
-    if row.agent_id is None or (row.span_id and row.agent_id not in agents):
-        return ""
-    return agent_label(row.agent_id, agents)
-
-
-def agent_label(agent_id: uuid.UUID, agents: dict) -> str:
-    name = agents.get(agent_id)
-    return name or f"agent {str(agent_id)[:8]}"
+def agent_label(agent_id, agents: dict) -> str:
+    """An agent's name, or "agent <first 8 of its id>"; `agents` keyed by the id's text."""
+    text = str(agent_id)
+    return agents.get(text) or f"agent {text[:8]}"
 
 
 def build(
-    rows: list[Row],
+    rows,
     *,
-    agents: dict[uuid.UUID, str],
+    agents: dict,
     session_start: float,
     session_end: float | None,
     now: float,
     root_span_id: str | None = None,
 ) -> Tree:
-    """The tree of `rows` (already in time order). `agents` maps agent ids to names;
-    `session_end` is None while the session runs (then `now` ends the axis); `root_span_id`
-    is an OTLP session's root span, kept on the session rather than as an event, so its
-    children are top-level rows and not orphans. O(n)."""
+    """The tree of `rows` (Row-shaped tuples, in time order). `agents` maps agent ids (UUID or
+    text) to names; `session_end` is None while the session runs (then `now` ends the axis);
+    `root_span_id` is an OTLP session's root span, kept on the session rather than as an event,
+    so its children are top-level rows and not orphans. O(n); rows out of time order cost a
+    sort of each child list.
+
+    This runs for every first look at a session (10k events: bench/session_page.py "cold"), so
+    it works on the storage's tuples and text ids as they come: no per-row objects besides the
+    nodes themselves."""
+    agents = {str(k): v for k, v in agents.items()}
     nodes: dict[str, Node] = {}
     by_span: dict[str, str] = {}
+    links: list[tuple] = []
+    labels: dict = {None: ""}  # agent id text -> label shown on its events
     skewed = 0
-    labels: dict = {}  # agent id -> label, computed once per agent
-    for number, row in enumerate(rows, start=1):
-        key = str(row.id)
-        out = row.init < session_start - SKEW_TOLERANCE_S or (
-            session_end is not None and (row.end or row.init) > session_end + SKEW_TOLERANCE_S
-        )
+    low = session_start - SKEW_TOLERANCE_S
+    high = None if session_end is None else session_end + SKEW_TOLERANCE_S
+    in_order, previous = True, float("-inf")
+    for number, values in enumerate(rows, start=1):
+        (i, kind, init, end, name, model, tokens, agent_id, cost, span_id, parent_span_id,
+         trigger) = values  # fmt: skip
+        key = i if type(i) is str else str(i)
+        agent = None if agent_id is None else str(agent_id)
+        label = labels.get(agent)
+        if label is None:
+            # OTLP spans name an agent only when it is a known one: otherwise their agent is a
+            # span of the tree, shown as such.
+            label = labels[agent] = (
+                "" if span_id and agent not in agents else agent_label(agent, agents)
+            )
+        out = init < low or (high is not None and (end or init) > high)
         skewed += out
-        node = Node(
-            key=key,
-            kind=row.event_type,
-            name=row.model if row.event_type == "llms" and row.model else row.name,
-            agent=labels[row.agent_id]
-            if row.agent_id in labels
-            else labels.setdefault(row.agent_id, _agent_of(row, agents)),
-            number=number,
-            start=row.init,
-            end=row.end if row.end is not None and row.end >= row.init else None,
-            tokens=row.tokens or 0,
-            cost=row.cost,
-            cost_unknown=row.event_type == "llms" and row.cost is None,
-            skewed=out,
-        )
-        nodes[key] = node
+        if init < previous:
+            in_order = False
+        previous = init
+        nodes[key] = node = Node(
+            key, kind, model if kind == "llms" and model else (name or ""), label, number, init,
+            end if end is not None and end >= init else None, tokens or 0, cost,
+            kind == "llms" and cost is None, None, [], 0, False, False, out,
+        )  # fmt: skip
         # Errors carry their span's id too (events/spans.py): the span's own event owns it.
-        if row.span_id and row.event_type != "errors" and row.span_id not in by_span:
-            by_span[row.span_id] = key
+        if span_id and kind != "errors" and span_id not in by_span:
+            by_span[span_id] = key
+        links.append((key, node, trigger, parent_span_id, span_id, agent))
 
     parents: dict[str, str] = {}
-    for row in rows:
-        key = str(row.id)
-        node = nodes[key]
-        trigger = str(row.trigger_id) if row.trigger_id else None
+    groups: list[str] = []
+    for key, node, trigger, parent_span_id, span_id, agent in links:
+        trigger = None if trigger is None else str(trigger)
         if trigger and trigger != key and trigger in nodes:
             parents[key] = trigger
-        elif row.parent_span_id:
-            parent = by_span.get(row.parent_span_id)
+        elif parent_span_id:
+            parent = by_span.get(parent_span_id)
             if parent is not None and parent != key:
                 parents[key] = parent
-            elif row.parent_span_id != root_span_id:
+            elif parent_span_id != root_span_id:
                 node.orphan = True
-        elif row.span_id is None and row.agent_id:
-            group = AGENT_PREFIX + str(row.agent_id)
+        elif span_id is None and agent:
+            group = AGENT_PREFIX + agent
             if group not in nodes:
-                nodes[group] = Node(
-                    key=group, kind="agent", name=agent_label(row.agent_id, agents),
-                    agent=agent_label(row.agent_id, agents), number=None,
-                    start=row.init, end=None,
-                )  # fmt: skip
+                label = agent_label(agent, agents)
+                nodes[group] = Node(group, "agent", label, label, None, node.start, None)
+                groups.append(group)
             parents[key] = group
 
     _cut_cycles(parents, nodes)
     roots: list[str] = []
-    for key, node in nodes.items():  # insertion order: agents at their first event's place
+    for key, node in nodes.items():  # events in time order, then the agents' rows
         parent = parents.get(key)
         node.parent = parent
         if parent is None:
             roots.append(key)
         else:
             nodes[parent].children.append(key)
-    _sort_and_sum(nodes, roots)
+    _sort_and_sum(nodes, roots, children_in_order=in_order)
 
     first = min((n.start for n in nodes.values()), default=session_start)
     last_end = max((n.end or n.start for n in nodes.values()), default=session_start)
@@ -202,9 +204,12 @@ def _cut_cycles(parents: dict[str, str], nodes: dict[str, Node]) -> None:
             state[k] = 2
 
 
-def _sort_and_sum(nodes: dict[str, Node], roots: list[str]) -> None:
+def _sort_and_sum(nodes: dict[str, Node], roots: list[str], *, children_in_order: bool) -> None:
     """Children in time order; subtree sums (errors; and for agent rows: span, tokens, cost)
-    computed bottom-up without recursion (a 10k-deep chain must not overflow the stack)."""
+    computed bottom-up without recursion (a 10k-deep chain must not overflow the stack).
+
+    Children are appended in the rows' order, so with rows in time order (as the storage gives
+    them) they are sorted already; only event rows are children (agent rows are roots)."""
     order: list[str] = []
     stack = list(roots)
     while stack:
@@ -213,7 +218,8 @@ def _sort_and_sum(nodes: dict[str, Node], roots: list[str]) -> None:
         stack.extend(nodes[key].children)
     for key in reversed(order):  # every child before its parent
         node = nodes[key]
-        node.children.sort(key=lambda k: (nodes[k].start, nodes[k].number or 0))
+        if not children_in_order:
+            node.children.sort(key=lambda k: (nodes[k].start, nodes[k].number or 0))
         node.errors_below += node.kind == "errors"
         if node.parent is not None:
             nodes[node.parent].errors_below += node.errors_below
@@ -298,37 +304,6 @@ def time_unit(seconds: float) -> tuple[str, float]:
 # --- Reading a session's tree (the one place that touches the database) ----------------------
 
 
-def _uuid(value) -> uuid.UUID | None:
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    return uuid.UUID(str(value))
-
-
-def rows_from_timeline(tuples) -> list[Row]:
-    """events.storage timeline_rows tuples as Rows."""
-    rows = []
-    for values in tuples:
-        (i, kind, init, end, name, model, prompt, completion, agent_id, cost, span_id,
-         parent_span_id, trigger) = values  # fmt: skip
-        rows.append(
-            Row(
-                id=_uuid(i),
-                event_type=kind,
-                init=init,
-                end=end,
-                name=name or "",
-                model=model or "",
-                agent_id=_uuid(agent_id),
-                tokens=(prompt or 0) + (completion or 0),
-                cost=cost,
-                span_id=span_id,
-                parent_span_id=parent_span_id,
-                trigger_id=_uuid(trigger),
-            )
-        )
-    return rows
-
-
 # Built trees of the last few sessions asked for, per process, keyed by everything the tree is
 # made of: a session's events never change once stored (their ids are idempotency keys), so
 # its event count, end, root span and agents say whether a kept tree is still the tree. Paging
@@ -353,9 +328,8 @@ def session_tree(session, *, limit: int, now: float) -> Tree:
     if session.end_timestamp is not None and key in _KEPT:
         _KEPT.move_to_end(key)
         return _KEPT[key]
-    rows = rows_from_timeline(storage.backend().timeline_rows(session.id, limit))
     tree = build(
-        rows,
+        storage.backend().timeline_rows(session.id, limit),
         agents=agents,
         session_start=session.init_timestamp.timestamp(),
         session_end=session.end_timestamp.timestamp() if session.end_timestamp else None,

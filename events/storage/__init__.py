@@ -15,9 +15,10 @@ module offers the same functions:
   use; a trace missing from the answer is another project's. Raises `KeyRevoked`.
 - `export_chunks(session_id) -> Iterator[(section index, bytes)]`: the session's export rows
   (events.rows.event_row's JSON) in EXPORT_SECTIONS order, joined by commas, streamed.
-- `timeline_rows(session_id, limit) -> list[(id, event_type, init, end, name, model,
-  prompt_tokens, completion_tokens, agent_id, cost, span_id, parent_span_id, trigger_event_id)]`
-  in time order (init_timestamp, id), times as epoch seconds (float), cost Decimal or None.
+- `timeline_rows(session_id, limit) -> list[(id text, event_type, init, end, name, model,
+  prompt + completion tokens, agent_id text, cost, span_id, parent_span_id, trigger_event_id
+  text)]` (dashboard/trace.py Row) in time order (init_timestamp, id), times as epoch seconds
+  (float), cost Decimal or None.
 - `lock_project_for_rollups(project_id)`: serialise rollups of one project until the
   transaction ends.
 - `summarize_new_event_ranges() -> int | None`: keep the events' BRIN summaries current.
@@ -31,7 +32,7 @@ from types import ModuleType
 
 from django.db import connection
 
-# timeline_rows' columns after (id, event_type, init, end): one list for both engines.
+# The event columns timeline_rows reads after (id, event_type, init, end).
 TIMELINE_COLUMNS = (
     "name", "model", "prompt_tokens", "completion_tokens", "agent_id", "cost", "span_id",
     "parent_span_id", "trigger_event_id",

@@ -167,16 +167,21 @@ def export_chunks(session_id) -> Iterator[tuple[int, bytes]]:
 
 
 def timeline_rows(session_id, limit: int) -> list[tuple]:
-
     rows = (
         Event.objects.filter(session_id=session_id)
         .order_by("init_timestamp", "id")
         .values_list("id", "event_type", "init_timestamp", "end_timestamp", *TIMELINE_COLUMNS)
     )
-    return [
-        (i, t, init.timestamp(), end.timestamp() if end else None, *rest)
-        for i, t, init, end, *rest in rows[:limit]
-    ]
+    out = []
+    for values in rows[:limit]:
+        (i, kind, init, end, name, model, prompt, completion, agent, cost, span, parent,
+         trigger) = values  # fmt: skip
+        out.append(
+            (str(i), kind, init.timestamp(), end.timestamp() if end else None, name, model,
+             (prompt or 0) + (completion or 0), None if agent is None else str(agent), cost,
+             span, parent, None if trigger is None else str(trigger))
+        )  # fmt: skip
+    return out
 
 
 def lock_project_for_rollups(project_id) -> None:
