@@ -10,9 +10,17 @@ Each round, on a database of its own (agentops_bench_ingest):
    /v2/create_events as fast as the server answers. Bodies are serialised before the clock.
 
 The figure is the ratio http events/s ÷ ceiling rows/s of the same round; the summary is the
-median over rounds. After each round the script checks that every event is stored exactly once
+median over rounds.
+
+After each round the script checks that every event is stored exactly once
 and that the session totals equal the events. Validation is timed in-process too (events/s per
 core through events.ingest.prepare_batch).
+
+With --keep-data the database's own data stays (a bench/generate.py or bench/scale.py dataset:
+the same ratio at 1M and at 10M events, issue 18): instead of emptying the tables, each step
+deletes the rows of the round's own sessions, and the checks look at those sessions only. The
+round's events are stamped at T0, in a month that already holds ~1M events in both datasets, as
+a live deployment's current month does.
 
     .venv/bin/python bench/ingest.py [--rounds 3] [--clients 8] [--batches 100]
                                      [--broker redis://127.0.0.1:6379/7] [--workers 4]
@@ -133,20 +141,25 @@ def stop_gunicorn(proc: subprocess.Popen) -> None:
 def setup_project():
     from projects.services import create_project_with_key
 
-    _, _, key = create_project_with_key(name="bench-ingest", label=f"bench {uuid.uuid4()}")
-    from projects.models import Project
-
-    return Project.objects.get(name="bench-ingest"), key.raw
+    project, _, key = create_project_with_key(name="bench-ingest", label=f"bench {uuid.uuid4()}")
+    return project, key.raw
 
 
-def truncate_events() -> None:
+def truncate_events(keep: list | None = None) -> None:
+    """Empty the ingest tables; with `keep` (--keep-data: the round's session ids), delete only
+    those sessions and their rows."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE events_event, agent_sessions_sessiontag, agent_sessions_agent, "
-            "analytics_dailyrollup, analytics_modeldailyrollup, agent_sessions_session CASCADE"
-        )
+        if keep is None:
+            cursor.execute(
+                "TRUNCATE events_event, agent_sessions_sessiontag, agent_sessions_agent, "
+                "analytics_dailyrollup, analytics_modeldailyrollup, agent_sessions_session "
+                "CASCADE"
+            )
+            return
+        cursor.execute("DELETE FROM events_event WHERE session_id = ANY(%s)", [keep])
+        cursor.execute("DELETE FROM agent_sessions_session WHERE id = ANY(%s)", [keep])
 
 
 def plan(clients: int, batches: int, seed: int):
@@ -207,7 +220,7 @@ def insert_sessions(project_id, work) -> None:
     )
 
 
-def ceiling(database_url: str, project_id, rows) -> tuple[float, float, float]:
+def ceiling(database_url: str, project_id, rows, *, keep_data: bool = False) -> tuple:
     """(COPY rows/s, COPY-into-staging + INSERT ON CONFLICT DO NOTHING rows/s, Postgres CPU ms
     per 100 rows of the latter) of these rows.
 
@@ -220,6 +233,8 @@ def ceiling(database_url: str, project_id, rows) -> tuple[float, float, float]:
     from django.utils import timezone
 
     now = timezone.now()
+    sessions = sorted({sid for sid, _ in rows})
+    mine = "WHERE session_id = ANY(%s)" if keep_data else ""
     with psycopg.connect(database_url) as conn:
         with Timer() as plain:
             for start in range(0, len(rows), STAGING_CHUNK):
@@ -237,12 +252,15 @@ def ceiling(database_url: str, project_id, rows) -> tuple[float, float, float]:
                 conn.commit()
         text = bytearray()
         # COPY (SELECT ...): a partitioned table (events/storage/partitions.py) has no COPY TO.
-        export = f"COPY (SELECT {COLUMNS} FROM events_event) TO STDOUT"
-        with conn.cursor() as cur, cur.copy(export) as copy:
+        export = f"COPY (SELECT {COLUMNS} FROM events_event {mine}) TO STDOUT"
+        with conn.cursor() as cur, cur.copy(export, [sessions] if keep_data else None) as copy:
             for block in copy:
                 text += block
         lines = bytes(text).splitlines(keepends=True)
-        conn.execute("TRUNCATE events_event")
+        if keep_data:
+            conn.execute(f"DELETE FROM events_event {mine}", [sessions])
+        else:
+            conn.execute("TRUNCATE events_event")
         conn.execute(
             "CREATE TEMP TABLE staging (LIKE events_event INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
@@ -405,9 +423,22 @@ def check_exactly_once(work) -> bool:
     from sessions.totals import event_count
 
     expected = {w["session_id"]: sum(len(b) for b in w["raw"]) for w in work}
-    stored = dict(Event.objects.values_list("session_id").annotate(n=Count("id")).order_by())
-    totals = {s.id: event_count(s) for s in Session.objects.all()}
+    events = Event.objects.filter(session_id__in=expected)
+    stored = dict(events.values_list("session_id").annotate(n=Count("id")).order_by())
+    totals = {s.id: event_count(s) for s in Session.objects.filter(id__in=expected)}
     return stored == expected and totals == expected
+
+
+def events_in_database() -> int:
+    """The planner's count of events (a full count of 10M rows takes seconds)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(c.reltuples), 0)::bigint FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events_event'::regclass"
+        )
+        return cursor.fetchone()[0]
 
 
 def statements_per_batch(api_key: str) -> int:
@@ -460,6 +491,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--broker", default=None, help="e.g. redis://127.0.0.1:6379/7")
     parser.add_argument("--db", default=DB_NAME)
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the database's data (a generate.py / scale.py dataset); see the docstring",
+    )
     args = parser.parse_args()
 
     url = ensure_database(args.db)
@@ -474,7 +510,8 @@ def main() -> None:
         **({"CELERY_BROKER_URL": args.broker} if args.broker else {}),
         **({"CELERY_BROKER_DIR": broker_dir} if broker_dir else {}),
     )
-    truncate_events()
+    if not args.keep_data:
+        truncate_events()
     project, api_key = setup_project()
     statements = statements_per_batch(api_key)
     server = start_gunicorn(env, args.port, args.workers)
@@ -486,10 +523,13 @@ def main() -> None:
             rows = prepared_rows(work)
             validation = validation_rate(work)
 
-            truncate_events()
+            keep = [w["session_id"] for w in work] if args.keep_data else None
+            truncate_events(keep)
             insert_sessions(project.id, work)
-            copy_plain, copy_dedupe, copy_cpu = ceiling(url, project.id, rows)
-            truncate_events()
+            copy_plain, copy_dedupe, copy_cpu = ceiling(
+                url, project.id, rows, keep_data=args.keep_data
+            )
+            truncate_events(keep)
 
             # Warm every worker's database connection, so their backends can be found.
             for _ in range(args.workers * 3):
@@ -528,6 +568,9 @@ def main() -> None:
                 },
                 "load_avg_1m": round(os.getloadavg()[0], 2),
             }
+            if args.keep_data:
+                figures["events_in_database"] = events_in_database()
+                truncate_events(keep)
             report("ingest-round", **figures)
             rounds.append(figures)
             del work, rows

@@ -439,8 +439,9 @@ def session_events_page(
     per_page: int = 50,
 ) -> EventsPage:
     """The page of the session's events (of `event_type`, or all) that holds `focus` when it is
-    an event of the session, else page `page_no`. Four queries at most whatever the page size:
-    the focus look-up and its position, the page, the triggers of its errors."""
+    an event of the session, else page `page_no`. Five queries at most whatever the page size:
+    the focus look-up and its position, the page's keys then its rows, the triggers of its
+    errors."""
     counts = counts_by_type(session)
 
     def of_type(kind: str) -> QuerySet:
@@ -472,7 +473,22 @@ def session_events_page(
         found = {e.id: e for e in Event.objects.filter(session=session, pk__in=list(numbers))}
         rows = [found[i] for i in numbers if i in found]
     else:
-        rows = list(events[offset : offset + per_page])
+        # The page's keys first, then its rows: sorting the session's whole rows (payloads
+        # included) to skip `offset` of them cost 23 ms at event 9,950 of 10k, the narrow
+        # sort a few. The rows are then read by key, in their partition (the time range).
+        keys = list(events.values_list("id", "init_timestamp")[offset : offset + per_page])
+        found = {}
+        if keys:
+            times = [t for _, t in keys]
+            found = {
+                e.id: e
+                for e in Event.objects.filter(
+                    session=session,
+                    pk__in=[i for i, _ in keys],
+                    init_timestamp__range=(min(times), max(times)),
+                )
+            }
+        rows = [found[i] for i, _ in keys if i in found]
         numbers = {e.id: offset + i for i, e in enumerate(rows, start=1)}
     trigger_ids = {e.trigger_event_id for e in rows if e.trigger_event_id}
     triggers = (
