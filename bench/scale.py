@@ -24,6 +24,7 @@ Measured at each size, with the functions of the other benchmarks (not copies):
 
     .venv/bin/python manage.py collectstatic --no-input
     .venv/bin/python bench/scale.py [--events 10000000] [--base 1000000] [--repeat 10]
+    .venv/bin/python bench/scale.py --measure-only --rounds 9   # the last run's data, again
 
 Each figure is printed with the 1/5/15-minute load averages (`uptime`): the machine is shared.
 """
@@ -232,6 +233,11 @@ def main() -> None:
     parser.add_argument(
         "--reuse-base", action="store_true", help="the 1M load of an earlier run (its dataset file)"
     )
+    parser.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="measure the dataset of the last run (its dataset file) as it is, loading nothing",
+    )
     args = parser.parse_args()
     # The incremental rollup runs at commit, in this process (bench/rollups.py's assumption).
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
@@ -240,6 +246,12 @@ def main() -> None:
     import generate
 
     from analytics.rollups import all_days, rollup_days
+
+    if args.measure_only:
+        dataset = json.loads(generate.DATASET_FILE.read_text())
+        assert dataset["database_url"] == url, dataset
+        measure(f"{dataset['events'] / 1e6:g}M", dataset, repeat=args.repeat, rounds=args.rounds)
+        return
 
     sessions = args.base // 100
     if args.reuse_base:
