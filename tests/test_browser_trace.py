@@ -199,6 +199,9 @@ def test_an_opentelemetry_trace_is_drawn_as_a_tree(
     error = page.locator(".trow.is-error.selected")
     parent = page.locator(".tchildren", has=error).last.get_attribute("data-parent")
     assert page.locator(f".trow[data-key='{parent}']").get_attribute("data-kind") == "tools"
+    # Its detail replaces the row shown before, beside the tree: the exception and its message.
+    page.wait_for_selector(f"#detail[data-shown='{error.get_attribute('data-key')}']")
+    assert "ValueError" in page.locator("#detail").inner_text()
     page.screenshot(path=str(SHOTS / "trace-otlp-error.png"))
     assert not errors and not outside, (errors, outside)
 
