@@ -7,9 +7,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# How the agents print a line: ONE write(2), newline included. Their stderr is the same file,
+# and the SDK's sender thread logs there ("INFO agentops: /v2/create_events HTTP 503: injected;
+# retrying in 0.0s (attempt 1)"). print("event", id) makes four writes; a log line that landed
+# between them cut the id off its "event " prefix ("eventINFO agentops: ...", then " <id>"), so
+# the test missed an event the agent did send and then found it stored as an id nobody listed
+# (the intermittent-503 test, about one run in two). The kernel keeps each write to a regular
+# file whole, however the two threads' writes interleave. start_agent runs every script after
+# this prelude.
+SAY = r"""
+import os
+def say(line):
+    data = (line + "\n").encode()
+    while data:
+        data = data[os.write(1, data):]
+"""
+
 # Records EVENTS tool events, one every PAUSE seconds, then ends the session (Success) and
-# prints the session id first and "done <cost>" last. Every event id is printed, so the test
-# knows exactly what was sent.
+# prints the session id first and "done" last. Every event id is printed, so the test knows
+# exactly what was sent.
 RECORDING_AGENT = r"""
 import os, sys, time, agentops
 n, pause = int(os.environ["EVENTS"]), float(os.environ["PAUSE"])
@@ -18,14 +34,14 @@ session = agentops.init(
     max_wait_time=int(os.environ.get("MAX_WAIT_MS", "100")),
     max_flush_time=int(os.environ.get("FLUSH_MS", "60000")), env_data_opt_out=True,
 )
-print("session", session.session_id, flush=True)
+say(f"session {session.session_id}")
 for i in range(n):
     event = agentops.ToolEvent(name="step", params={"i": i}, returns="ok")
     agentops.record(event)
-    print("event", event.id, flush=True)
+    say(f"event {event.id}")
     time.sleep(pause)
 agentops.end_session("Success")
-print("done", flush=True)
+say("done")
 """
 
 
@@ -45,7 +61,7 @@ def agent_env(*, key: str, endpoint: str, events: int, pause: float, **extra) ->
 def start_agent(log_path: Path, script: str = RECORDING_AGENT, **env) -> subprocess.Popen:
     log = open(log_path, "w")  # noqa: SIM115 - the child owns it; read back with agent_output
     return subprocess.Popen(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", SAY + script],
         cwd=ROOT,
         env=agent_env(**env),
         stdout=log,
@@ -81,7 +97,7 @@ session = agentops.init(
     api_key=os.environ["KEY"], endpoint=os.environ["ENDPOINT"], instrument_llm_calls=False,
     max_wait_time=500, max_flush_time=120000, env_data_opt_out=True,
 )
-print("session", session.session_id, flush=True)
+say(f"session {session.session_id}")
 end = time.monotonic() + duration
 out = []
 while time.monotonic() < end:
@@ -91,6 +107,6 @@ while time.monotonic() < end:
     out.append(f"event {event.id}")
     time.sleep(pause)
 agentops.end_session("Success")
-print("\n".join(out), flush=True)
-print("done", flush=True)
+say("\n".join(out))
+say("done")
 """

@@ -138,11 +138,10 @@ def test_intermittent_503s_are_retried_into_exactly_once_storage(pg_url, tmp_pat
         assert n > 0
     figures.add("events sent (intermittent 503)", len(sent))
     figures.add("events stored (intermittent 503)", len(ids))
-    # Exactly once: no id stored twice, every sent id stored. An id the agent did not list
-    # (seen once in ~3 runs on 2026-11-30, not yet explained) is counted and shown, not hidden.
-    assert len(ids) == len(set(ids)) and set(sent) <= set(ids) and len(sent) == 300
-    unlisted = len(set(ids) - set(sent))
-    figures.add("events stored the agent did not list (intermittent 503)", unlisted)
+    # Exactly once: each id the agent sent stored once, and nothing else. (A stored id the agent
+    # had not listed, about one run in two, was the harness's: an SDK log line written into the
+    # agent's "event <id>" line; reliability/agents.py SAY, test_agents.py.)
+    assert sorted(ids) == sorted(sent) and len(sent) == 300
     assert session["end_state"] == "Success" and session["tool_count"] == 300
 
 
