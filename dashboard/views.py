@@ -91,6 +91,8 @@ def home(request):
 @require_GET
 def switch_project(request):
     slug = request.GET.get("project", "")
+    if "\x00" in slug:  # no slug has one, and Postgres refuses to compare text holding one
+        raise Http404("No such project.")
     project, _ = get_project_for_user(request, slug)
     return redirect("dashboard:overview", slug=project.slug)
 

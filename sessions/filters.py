@@ -15,6 +15,10 @@ MAX_TAGS = 20
 MAX_TEXT = 200
 TRUE_WORDS = ("true", "1", "yes")
 FALSE_WORDS = ("false", "0", "no")
+# Postgres text cannot hold NUL, and no stored text has one (ingest replaces it with U+FFFD,
+# events/validation.py): a filter with one could match nothing, so it is refused, alone.
+NUL = "\x00"
+NUL_MESSAGE = "Cannot contain a NUL character."
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,15 @@ def parse_session_filters(params: MultiValueDict) -> ParsedFilters:
     end_state (Success | Fail | Indeterminate | running), since and until (ISO 8601 date-times in
     UTC when they carry no offset; a bare date YYYY-MM-DD in `until` includes that whole day),
     has_errors (true/false, 1/0, yes/no), model, q (text search, at most MAX_TEXT characters)
-    and sort (a key of SORTS). Empty values mean "no filter". Never raises: each invalid
-    parameter is named in `errors` and left out of `filters`."""
+    and sort (a key of SORTS). Empty values mean "no filter"; text with a NUL character is
+    invalid. Never raises: each invalid parameter is named in `errors` and left out of
+    `filters`."""
     errors = FieldErrors()
 
     tags = [t.strip() for t in params.getlist("tag") if t and t.strip()]
+    if any(NUL in t for t in tags):
+        errors.add("tag", NUL_MESSAGE)
+        tags = [t for t in tags if NUL not in t]
     if len(tags) > MAX_TAGS:
         errors.add("tag", f"At most {MAX_TAGS} tags.")
         tags = tags[:MAX_TAGS]
@@ -106,6 +114,9 @@ def _text_param(params, name: str, errors: FieldErrors) -> str | None:
     value = (params.get(name) or "").strip()
     if len(value) > MAX_TEXT:
         errors.add(name, f"At most {MAX_TEXT} characters.")
+        return None
+    if NUL in value:
+        errors.add(name, NUL_MESSAGE)
         return None
     return value or None
 

@@ -282,6 +282,31 @@ def test_invalid_filters_are_a_400_from_the_api_and_a_message_on_the_dashboard(
     assert [str(s.id) for s in page.context["page"].sessions] == [ok]
 
 
+@pytest.mark.parametrize("param", ["q", "tag", "model"])
+@pytest.mark.parametrize("value", ["ab\x00cd", "\x00", "  \x00  "])
+def test_a_nul_in_a_text_filter_is_refused_alone_never_a_500(
+    alice_client, client, api_key, project, param, value
+):
+    # Postgres refuses NUL in text (a DataError, once a 500); no stored text has one anyway.
+    ok, _jwt = start(client, api_key)
+    response = get(client, f"/v2/sessions?{param}={value.replace(chr(0), '%00')}", key=api_key)
+    assert response.status_code == 400
+    assert response.json()["errors"] == {param: ["Cannot contain a NUL character."]}
+
+    page = alice_client.get(sessions_url(project, **{param: value, "end_state": "running"}))
+    assert page.status_code == 200
+    assert page.context["filter_errors"] == [f"{param}: Cannot contain a NUL character."]
+    assert [str(s.id) for s in page.context["page"].sessions] == [ok]  # the rest applied
+    download = alice_client.get(
+        reverse("dashboard:sessions_export", args=[project.slug, "csv"]) + "?" + f"{param}=%00"
+    )
+    assert download.status_code == 200 and ok in b"".join(download.streaming_content).decode()
+
+
+def test_switching_to_a_project_slug_with_a_nul_is_a_404(alice_client):
+    assert alice_client.get(reverse("dashboard:switch") + "?project=a%00b").status_code == 404
+
+
 def test_the_repair_migration_counts_earlier_crashes_once(project):
     import importlib
 
