@@ -470,7 +470,12 @@ def _parsed(value: Any) -> Any:
         parsed = orjson.loads(text)
     except orjson.JSONDecodeError:
         return value
-    return value if json_depth_exceeds(parsed, MAX_JSON_DEPTH // 2) else parsed
+    limit = MAX_JSON_DEPTH // 2
+    # Deeper than the limit takes at least that many brackets (those in strings overcount):
+    # counting them spares the walk for the short JSON of nearly every tool and task span.
+    if text.count("[") + text.count("{") >= limit and json_depth_exceeds(parsed, limit):
+        return value
+    return parsed
 
 
 def _count(attrs: Mapping[str, Any], keys: tuple[str, ...], where: str, repairs) -> int | None:
