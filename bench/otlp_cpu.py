@@ -6,7 +6,9 @@ with `time.process_time`: protobuf decode into spans (api/otlp/decode.py), the m
 (events/spans.py `map_spans`: vocabularies, span document, validation and payload JSON,
 pricing), grouping by trace and the write's JSON parameters (events/storage/postgres.py). Prints
 the median per stage over `--requests` (after 3 warm-up requests), and with `--split` each part
-of the mapping timed on its own (min of 7 runs over one request).
+of the mapping timed on its own (min of 7 runs over one request). The process is loaded and
+frozen as agentops_site/wsgi.py leaves a worker. On this shared 2-core machine a run's figures
+move by up to 1.5x with the load: compare two versions in alternating runs, never across hours.
 
     .venv/bin/python bench/otlp_cpu.py [--requests 30] [--split]
 """
@@ -104,6 +106,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     setup_django()
+    # Load every view and freeze the loaded heap, as a gunicorn worker does: without it the
+    # collector's full passes over Django's ~120k objects land inside the timed requests.
+    import agentops_site.wsgi  # noqa: F401
+
     rng = random.Random(args.seed)
     bodies = [
         export_request(rng, T0 + timedelta(minutes=n))[0].SerializeToString()
