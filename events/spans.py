@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
+from hashlib import sha1
 from typing import Any
 
 import orjson
@@ -46,6 +47,8 @@ from sessions.models import MAX_REASON, MAX_TAG_LENGTH, MAX_TAGS, EndState
 # "https://agentops-selfhosted/otlp/span-event").
 OTLP_EVENT_NAMESPACE = uuid.UUID("2d1c5bb0-5b57-5a4b-9a0f-6f1d8c4e2a71")
 
+_NAMESPACE_BYTES = OTLP_EVENT_NAMESPACE.bytes
+
 ROLE_EVENT = "event"
 ROLE_ERROR = "error"
 
@@ -68,7 +71,11 @@ def event_id_of(trace_id: str, span_id: str, role: str = ROLE_EVENT) -> uuid.UUI
     ids, and a client cannot aim a v2 event at a span's id without knowing its random trace and
     span ids in advance.
     """
-    return uuid.uuid5(OTLP_EVENT_NAMESPACE, f"{trace_id}:{span_id}:{role}")
+    # uuid.uuid5 written out: it re-imports hashlib and re-encodes the namespace on every call,
+    # ~8 % of mapping time under cProfile at one call per span (tests/test_otlp_mapping.py
+    # checks the ids are equal).
+    digest = sha1(_NAMESPACE_BYTES + f"{trace_id}:{span_id}:{role}".encode()).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
 
 
 @dataclass(slots=True)
@@ -246,8 +253,11 @@ def map_span(span: Span, *, agent_id: uuid.UUID | None = None) -> MappedSpan:
     event_id = None if session_root else event_id_of(span.trace_id, span.span_id)
 
     if event_id is not None:
-        raw = _event_fields(span, event_type, repairs)
-        _move_message_attributes(otel, raw)
+        # Only an LLM event has chat fields, so only its message attributes can move.
+        messages = _message_attributes(attrs) if event_type == "llms" else None
+        raw = _event_fields(span, event_type, repairs, messages)
+        if messages is not None:
+            _move_message_attributes(otel, raw, messages)
         raw.update(
             # The id and times as objects: validate_event takes them as they are (no round trip
             # through text), and they are envelope fields, never stored in the payload.
@@ -366,17 +376,35 @@ def _flat_message_attributes(prefix: str, messages) -> dict[str, Any]:
     }
 
 
-def _move_message_attributes(otel: dict, fields: dict) -> None:
+_MESSAGE_PREFIXES = tuple(prefix for prefix, _ in MESSAGE_ATTRIBUTES)
+
+
+def _message_attributes(attrs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """{prefix: {key: value}} of the attributes under each MESSAGE_ATTRIBUTES prefix, in the
+    order sent, read in one pass over the span's attributes: the chat fields are built from them
+    and the span document leaves them out, which took four passes over every attribute."""
+    found: dict[str, dict[str, Any]] = {prefix: {} for prefix in _MESSAGE_PREFIXES}
+    for key, value in attrs.items():
+        if key.startswith(_MESSAGE_PREFIXES):
+            for prefix in _MESSAGE_PREFIXES:
+                if key.startswith(prefix):
+                    found[prefix][key] = value
+                    break
+    return found
+
+
+def _move_message_attributes(otel: dict, fields: dict, messages: dict[str, dict]) -> None:
     """Leave out of `otel` the message attributes `fields` holds exactly (same keys, same
     values), recording where they are as otel["attributes_in_fields"] {prefix: field}; anything
-    the messages would not give back whole (a gap in the indexes, a nested key) stays."""
+    the messages would not give back whole (a gap in the indexes, a nested key) stays.
+    `messages` is _message_attributes() of the span's attributes."""
     attrs = otel["attributes"]
     moved = {}
     for prefix, name in MESSAGE_ATTRIBUTES:
         chat = fields.get(name)
         if not isinstance(chat, dict) or chat.get("type") != "chatml":
             continue
-        sent = {k: v for k, v in attrs.items() if k.startswith(prefix)}
+        sent = messages[prefix]
         if sent and _flat_message_attributes(prefix, chat["messages"]) == sent:
             moved[prefix] = name
     if moved:
@@ -443,7 +471,12 @@ def _parsed(value: Any) -> Any:
         parsed = orjson.loads(text)
     except orjson.JSONDecodeError:
         return value
-    return value if json_depth_exceeds(parsed, MAX_JSON_DEPTH // 2) else parsed
+    limit = MAX_JSON_DEPTH // 2
+    # Deeper than the limit takes at least that many brackets (those in strings overcount):
+    # counting them spares the walk for the short JSON of nearly every tool and task span.
+    if text.count("[") + text.count("{") >= limit and json_depth_exceeds(parsed, limit):
+        return value
+    return parsed
 
 
 def _count(attrs: Mapping[str, Any], keys: tuple[str, ...], where: str, repairs) -> int | None:
@@ -527,6 +560,12 @@ def _short_name(span: Span) -> str:
 
 
 def _io(attrs: Mapping[str, Any], kind: str | None, direction: str) -> Any:
+    return _parsed(_first(attrs, *_io_keys(kind, direction)))
+
+
+@lru_cache(maxsize=256)  # a few span kinds in practice; bounded as the kind is the sender's text
+def _io_keys(kind: str | None, direction: str) -> tuple[str, ...]:
+    """The attributes that may hold a span's input or output, in order of preference."""
     keys = [f"agentops.{kind}.{direction}"] if kind else []
     keys += [f"agentops.entity.{direction}"]
     if direction == "input":
@@ -534,10 +573,14 @@ def _io(attrs: Mapping[str, Any], kind: str | None, direction: str) -> Any:
     else:
         keys += ["gen_ai.tool.call.result", "output.value"]
     keys += [f"traceloop.entity.{direction}"]
-    return _parsed(_first(attrs, *keys))
+    return tuple(keys)
 
 
-def _event_fields(span: Span, event_type: str, repairs: list[str]) -> dict:
+def _event_fields(
+    span: Span, event_type: str, repairs: list[str], messages: dict[str, dict] | None = None
+) -> dict:
+    """The event's fields for its type; `messages` (_message_attributes, LLM spans) spares the
+    chat fields another pass over the attributes."""
     attrs = span.attributes
     kind = (
         attrs.get("agentops.span.kind")
@@ -545,7 +588,7 @@ def _event_fields(span: Span, event_type: str, repairs: list[str]) -> dict:
         else None
     )
     if event_type == "llms":
-        return _llm_fields(span, repairs)
+        return _llm_fields(span, repairs, messages)
     if event_type == "tools":
         name = _first(attrs, "gen_ai.tool.name", "tool.name", "traceloop.entity.name")
         if kind:
@@ -566,7 +609,8 @@ def _event_fields(span: Span, event_type: str, repairs: list[str]) -> dict:
     return fields
 
 
-def _llm_fields(span: Span, repairs: list[str]) -> dict:
+def _llm_fields(span: Span, repairs: list[str], messages: dict[str, dict] | None = None) -> dict:
+    messages = messages if messages is not None else _message_attributes(span.attributes)
     attrs = span.attributes
     model = _first(attrs, *_MODEL_KEYS)
     fields: dict[str, Any] = {
@@ -575,8 +619,8 @@ def _llm_fields(span: Span, repairs: list[str]) -> dict:
         "provider": _first(attrs, *_PROVIDER_KEYS),
         "prompt_tokens": _count(attrs, _PROMPT_TOKENS, "prompt_tokens", repairs),
         "completion_tokens": _count(attrs, _COMPLETION_TOKENS, "completion_tokens", repairs),
-        "prompt": _chat(prompt_messages(span)),
-        "completion": _chat(completion_messages(span)),
+        "prompt": _chat(prompt_messages(span, messages["gen_ai.prompt."])),
+        "completion": _chat(completion_messages(span, messages["gen_ai.completion."])),
         "params": {
             key.removeprefix("gen_ai.request."): value
             for key, value in attrs.items()
@@ -794,10 +838,11 @@ _ROLE_EVENTS = {
 }
 
 
-def prompt_messages(span: Span) -> list | str | None:
-    """The request's messages in chatml form, from whichever vocabulary the span speaks."""
+def prompt_messages(span: Span, flat: Mapping[str, Any] | None = None) -> list | str | None:
+    """The request's messages in chatml form, from whichever vocabulary the span speaks.
+    `flat`: the span's 'gen_ai.prompt.*' attributes when the caller has them already."""
     attrs = span.attributes
-    messages: list | None = _indexed(attrs, "gen_ai.prompt.")
+    messages: list | None = _indexed(attrs if flat is None else flat, "gen_ai.prompt.")
     if messages:
         return messages
     messages = _genai_messages(attrs.get("gen_ai.input.messages"))
@@ -822,9 +867,10 @@ def prompt_messages(span: Span) -> list | str | None:
     return value if isinstance(value, str) and value else None
 
 
-def completion_messages(span: Span) -> list | str | None:
+def completion_messages(span: Span, flat: Mapping[str, Any] | None = None) -> list | str | None:
+    """The response's messages, as prompt_messages (`flat`: the 'gen_ai.completion.*' ones)."""
     attrs = span.attributes
-    messages: list | None = _indexed(attrs, "gen_ai.completion.")
+    messages: list | None = _indexed(attrs if flat is None else flat, "gen_ai.completion.")
     if messages:
         return messages
     messages = _genai_messages(attrs.get("gen_ai.output.messages"))

@@ -406,6 +406,28 @@ def write_traces(traces, *, project_id, key_id, now) -> dict:
     sdk_version, rows, root) for an ingest grant; {session_id: rows inserted} for the traces
     that are sessions of the project (a trace missing from it is another project's). Raises
     projects.auth.KeyRevoked when the grant's key is revoked. Two statements (see above)."""
+    params = {
+        "project_id": project_id,
+        "key_id": key_id,
+        "now": now,
+        "used_before": now - LAST_USED_RESOLUTION,
+        **trace_params(traces),
+    }
+    with _statement_scope(), server_binding_cursor() as cursor:
+        cursor.execute(_CREATE_TRACE_SESSIONS_SQL, params)
+        cursor.execute(_WRITE_TRACES_SQL, params)
+        key_live, written = cursor.fetchone()
+    if not key_live:
+        raise KeyRevoked
+    if isinstance(written, str):  # json_agg arrives as text through some adapters
+        written = orjson.loads(written)
+    return {uuid.UUID(sid): n for sid, n in (written or [])}
+
+
+def trace_params(traces) -> dict[str, str]:
+    """The two JSON parameters of the trace statements: "traces" (one object per trace: id,
+    started, sdk_version, has_root and the root's fields) and "batch" (_batch_document of every
+    trace's rows, each with its session_id)."""
     trace_doc = orjson.dumps(
         [
             {
@@ -418,26 +440,10 @@ def write_traces(traces, *, project_id, key_id, now) -> dict:
             for t in traces
         ]
     ).decode()
-    params = {
-        "project_id": project_id,
-        "key_id": key_id,
-        "now": now,
-        "used_before": now - LAST_USED_RESOLUTION,
-        "traces": trace_doc,
-        "batch": _batch_document(
-            [r for t in traces for r in t.rows],
-            [t.session_id for t in traces for _ in t.rows],
-        ),
-    }
-    with _statement_scope(), server_binding_cursor() as cursor:
-        cursor.execute(_CREATE_TRACE_SESSIONS_SQL, params)
-        cursor.execute(_WRITE_TRACES_SQL, params)
-        key_live, written = cursor.fetchone()
-    if not key_live:
-        raise KeyRevoked
-    if isinstance(written, str):  # json_agg arrives as text through some adapters
-        written = orjson.loads(written)
-    return {uuid.UUID(sid): n for sid, n in (written or [])}
+    batch = _batch_document(
+        [r for t in traces for r in t.rows], [t.session_id for t in traces for _ in t.rows]
+    )
+    return {"traces": trace_doc, "batch": batch}
 
 
 def _root_document(root) -> dict:
