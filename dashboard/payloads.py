@@ -23,6 +23,13 @@ def clip(text: str, limit: int = MAX_SHOWN_CHARS) -> tuple[str, bool]:
     return text[:limit], True
 
 
+def last_line(text: str, limit: int = 200) -> str:
+    """A traceback's summary: its last non-empty line (the exception), at most `limit` chars;
+    a one-line text is itself."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1].strip()[:limit] if lines else ""
+
+
 def pretty_json(value) -> str:
     """Indented JSON for params/returns; strings that hold JSON are shown as that JSON."""
     if value is None:

@@ -278,18 +278,12 @@ def _event_view(event: Event, triggers: dict, *, number: int | None, seen: dict)
         item["details"], _ = payloads.clip(payloads.pretty_json(p.get("details")))
         logs, item["logs_cut"] = payloads.clip(payloads.pretty_json(p.get("logs")))
         item["logs"] = logs
-        item["logs_head"] = _last_line(logs)
+        item["logs_head"] = payloads.last_line(logs)
         if event.trigger_event_id:
             item["trigger"] = triggers.get(event.trigger_event_id)
             item["trigger_id"] = event.trigger_event_id
             item["trigger_type"] = p.get("trigger_event_type")
     return item
-
-
-def _last_line(text: str) -> str:
-    """A traceback's summary: its last non-empty line (the exception), at most 200 chars."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip()[:200] if lines else ""
 
 
 LOG_SHOWN_CHARS = 200_000

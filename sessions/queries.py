@@ -7,6 +7,7 @@ Everything here reads the cached totals on Session; nothing aggregates events pe
 import base64
 import binascii
 import contextlib
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -41,6 +42,10 @@ from sessions.totals import COUNTER_OF_TYPE, counts_by_type, known_cost
 END_STATE_FILTERS = (*EndState.values, "running")
 # Shorter phrases match only session ids and reasons: a trigram index cannot serve them.
 SEARCH_MIN_CHARS = 3
+
+
+# A session id typed as it is shown: 8 or more of its leading hex digits, dashes optional.
+ID_PREFIX = re.compile(r"[0-9a-f]{8,31}")
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,11 @@ def filter_sessions(*, project: Project | uuid.UUID | str, filters: SessionFilte
         condition = Q(end_state_reason__icontains=text)
         with contextlib.suppress(ValueError):
             condition |= Q(id=uuid.UUID(text))
+        compact = text.lower().replace("-", "")
+        if ID_PREFIX.fullmatch(compact):
+            # The list shows ids by their first 8 characters: a prefix is a range of the key.
+            low, high = (uuid.UUID(compact.ljust(32, pad)) for pad in "0f")
+            condition |= Q(id__range=(low, high))
         phrase = normalise_query(text)
         if len(phrase) >= SEARCH_MIN_CHARS:
             # The matching events' sessions first (Postgres: through the trigram index), then

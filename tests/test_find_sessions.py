@@ -110,6 +110,15 @@ def test_the_crash_is_under_with_errors_on_the_dashboard(alice_client, client, a
     end(client, jwt_ok)
     page = alice_client.get(sessions_url(project, has_errors="yes"))
     assert [str(s.id) for s in page.context["page"].sessions] == [sid]
+    # The list and the session page sum the crash up by its exception, not the header line.
+    listed = page.content.decode()
+    assert ">ValueError: the planner returned no steps</div>" in listed
+    assert ">Traceback (most recent call last)" not in listed
+    detail = alice_client.get(reverse("dashboard:session", args=[project.slug, sid]))
+    assert (
+        '<summary class="reason-text">ValueError: the planner returned no steps</summary>'
+        in detail.content.decode()
+    )
 
 
 # --- Search -----------------------------------------------------------------------------------
@@ -183,6 +192,17 @@ def test_search_matches_nothing_else_and_keeps_id_and_reason_search(client, api_
     sid = searchable["tool"]
     listed = get(client, f"/v2/sessions?q={sid}", key=api_key).json()["sessions"]
     assert [s["session_id"] for s in listed] == [sid]
+
+
+@pytest.mark.parametrize("shown", [lambda sid: sid[:8], lambda sid: sid[:13].upper()])
+def test_search_finds_a_session_by_the_id_prefix_the_list_shows(
+    client, api_key, searchable, shown
+):
+    sid = searchable["completion"]
+    listed = get(client, f"/v2/sessions?q={shown(sid)}", key=api_key).json()["sessions"]
+    assert [s["session_id"] for s in listed] == [sid]
+    # Seven characters are too few to mean an id (and match nothing else here).
+    assert get(client, f"/v2/sessions?q={sid[:7]}", key=api_key).json()["sessions"] == []
 
 
 def test_search_does_not_reach_another_projects_events(client, other_api_key, searchable):

@@ -6,9 +6,17 @@ from decimal import Decimal
 from django import template
 from django.http import QueryDict
 
+from dashboard.payloads import last_line
 from sessions.totals import known_cost
 
 register = template.Library()
+
+
+@register.filter
+def reason_head(reason: str) -> str:
+    """An end-state reason as one line: a traceback (a crash) by its exception line, the last,
+    not its "Traceback (most recent call last):" header."""
+    return last_line(reason)
 
 
 @register.filter
