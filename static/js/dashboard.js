@@ -315,7 +315,14 @@
     var self = this;
     var focus = this.view.dataset.focus;
     var done = focus
-      ? this.focus(focus).catch(function () { return self.top(); })
+      ? this.focus(focus).catch(function () {
+          // A link to an event of another session (or one since deleted): say so, then show
+          // the trace from its top rather than an empty box.
+          return self.top().then(function () {
+            self.detail.textContent = "The event this link points to is not in this session, so the trace opens at its top.";
+            self.detail.dataset.focusMissing = focus;
+          });
+        })
       : this.top();
     return done.then(function () { self.tree.dataset.ready = "1"; });
   };
