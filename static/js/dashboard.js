@@ -141,7 +141,7 @@
     });
   };
 
-  Trace.prototype.row = function (r, depth) {
+  Trace.prototype.row = function (r, depth, underAgent) {
     var self = this;
     var row = el("div", "trow kind-" + r.kind + (r.kind === "errors" ? " is-error" : "") + (r.errors && r.kind !== "errors" ? " has-errors" : ""));
     row.setAttribute("role", "treeitem");
@@ -163,7 +163,8 @@
     label.appendChild(el("span", "etype " + r.kind, KIND_LABELS[r.kind] || r.kind));
     if (r.n) label.appendChild(el("span", "num muted", "#" + r.n));
     label.appendChild(el("span", "tname", r.name || "—"));
-    if (r.agent && r.kind !== "agent") label.appendChild(el("span", "tagent", r.agent));
+    // Under its agent's own row the agent's name would only repeat (and crowd the name out).
+    if (r.agent && r.kind !== "agent" && !underAgent) label.appendChild(el("span", "tagent", r.agent));
     if (r.skewed) label.appendChild(el("span", "skew", "⚠")).title = "Clock-skewed: stamped outside the session's start and end";
     if (r.orphan) label.appendChild(el("span", "muted small", "(parent span missing)"));
     if (r.cut) label.appendChild(el("span", "muted small", "(parent loop cut)"));
@@ -198,8 +199,9 @@
       back.addEventListener("click", function () { self.page(box, level.parent, Math.max(0, level.offset - 200), depth); });
       box.appendChild(back);
     }
+    var underAgent = String(level.parent || "").indexOf("agent:") === 0;
     level.rows.forEach(function (r) {
-      box.appendChild(self.row(r, depth));
+      box.appendChild(self.row(r, depth, underAgent));
     });
     var rest = level.total - level.offset - level.rows.length;
     if (rest > 0) {
