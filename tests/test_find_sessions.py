@@ -8,6 +8,7 @@ totals are what ingestion writes."""
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -203,6 +204,18 @@ def test_search_finds_a_session_by_the_id_prefix_the_list_shows(
     assert [s["session_id"] for s in listed] == [sid]
     # Seven characters are too few to mean an id (and match nothing else here).
     assert get(client, f"/v2/sessions?q={sid[:7]}", key=api_key).json()["sessions"] == []
+
+
+@pytest.mark.parametrize("query", ["café", "zürich", "zürich 🦄", '"quoted words"', "d'accord"])
+def test_search_finds_non_ascii_text_and_quotes(client, api_key, query):
+    sid, jwt = start(client, api_key)
+    prompt = 'Plan a café tour of Zürich 🦄, say "quoted words" and d\'accord'
+    send(client, jwt, [llm(prompt=[{"role": "user", "content": prompt}])])
+    _other, jwt2 = start(client, api_key, at=T0 + timedelta(minutes=5))
+    send(client, jwt2, [llm(prompt=[{"role": "user", "content": "nothing special"}])])
+    index_now()
+    listed = get(client, "/v2/sessions?" + urlencode({"q": query}), key=api_key).json()
+    assert [s["session_id"] for s in listed["sessions"]] == [sid]
 
 
 def test_search_does_not_reach_another_projects_events(client, other_api_key, searchable):

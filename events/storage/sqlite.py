@@ -1,6 +1,7 @@
 """The storage seam on SQLite (the embedded default): plain ORM, writers serialised by SQLite's
 IMMEDIATE transactions (see settings), so look-then-insert is safe."""
 
+import json
 from collections.abc import Iterator
 
 import orjson
@@ -24,17 +25,19 @@ HAS_SEARCH_INDEX = False
 
 def sessions_matching(project_id, phrase: str):
     """Ids of the project's sessions with an event whose name, model or payload contains
-    `phrase` (a scan; LIKE is case-insensitive for ASCII, and the payload is matched as its
-    JSON text, so a non-ASCII phrase stored escaped is not found)."""
+    `phrase` (a scan; LIKE is case-insensitive for ASCII). The payload is matched as its JSON
+    text, which Django's JSONField writes with every non-ASCII character and quote escaped
+    ("caf\\u00e9", "\\"quoted\\""): the phrase is looked for as written and as JSON would
+    write it. Keys are part of that text, so a phrase that is also a key ("content") matches
+    every event that has the key (Postgres searches the extracted text only)."""
     from django.db.models import Q
 
-    return (
-        Event.objects.filter(project_id=project_id)
-        .filter(
-            Q(name__icontains=phrase) | Q(model__icontains=phrase) | Q(payload__icontains=phrase)
-        )
-        .values("session_id")
-    )
+    condition = Q(name__icontains=phrase) | Q(model__icontains=phrase)
+    condition |= Q(payload__icontains=phrase)
+    escaped = json.dumps(phrase)[1:-1]
+    if escaped != phrase:
+        condition |= Q(payload__icontains=escaped)
+    return Event.objects.filter(project_id=project_id).filter(condition).values("session_id")
 
 
 def write_events(rows: list[EventRow], *, session_id, project_id, key_id, now) -> int:
