@@ -590,8 +590,8 @@ def project_delete(request, slug):
     deleted = services.delete_project(project=project)
     messages.success(
         request,
-        f"Deleted {name}: {deleted['sessions']} session(s), {deleted['events']} event(s), "
-        "its keys and its rollups.",
+        f"Deleted {name}: {_count(deleted['sessions'], 'session')}, "
+        f"{_count(deleted['events'], 'event')}, its keys and its rollups.",
     )
     return redirect("dashboard:home")
 
@@ -633,3 +633,8 @@ def member_remove(request, slug, membership_id):
     if target.user_id == request.user.pk:
         return redirect("dashboard:home")
     return redirect("dashboard:settings", slug=project.slug)
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 session', '2 sessions', '1,200 events'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -224,7 +224,7 @@ def test_an_owner_deletes_a_project_after_typing_its_name(
     assert Project.objects.filter(pk=project.pk).exists()
     page.fill("#delete-project input[name=confirm]", "Alpha")
     page.click("#delete-project button:has-text('Delete project')")
-    page.wait_for_selector("text=Deleted Alpha: 1 session(s)")
+    page.wait_for_selector("text=Deleted Alpha: 1 session,")
     assert not Project.objects.filter(pk=project.pk).exists()
     assert not Session.objects.filter(pk=s.pk).exists()
     # The refused confirmation is answered 400 (the form again, with its message): the browser

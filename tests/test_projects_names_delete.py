@@ -94,4 +94,4 @@ def test_deleting_a_project_removes_its_sessions_events_keys_and_rollups(
     assert Session.objects.filter(pk=other_sid).exists()
     assert Event.objects.filter(session_id=other_sid).count() == 1
     follow = client.get(response["Location"], follow=True)
-    assert b"Deleted Alpha: 1 session(s), 2 event(s)" in follow.content
+    assert b"Deleted Alpha: 1 session, 2 events" in follow.content
