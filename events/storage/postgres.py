@@ -224,15 +224,17 @@ def _wrap_numbers_in_python(row_json) -> bytes:
 def timeline_rows(session_id, limit: int) -> list[tuple]:
     """The database computes the epoch seconds, the token sums and the ids' text: parsing 20k
     timestamps in Python (Django's timestamptz loader) was nearly half of a 10k-event waterfall,
-    and making then printing 30k UUID objects a third of a 10k-event tree's first build. The
+    and making then printing 30k UUID objects a third of a 10k-event tree's first build.
+    date_part gives the float directly; EXTRACT computes a numeric (Postgres 14+) then cast,
+    which was a third of the statement's own time at 10k rows. The
     ORDER BY names the table's columns: a bare `id` would be the output's text (a collated text
     sort, slower than the uuid's). Reads where the ORM would read events (the replica for a
     dashboard page)."""
     table = Event._meta.db_table
     with connections[router.db_for_read(Event)].cursor() as cursor:
         cursor.execute(
-            f"""SELECT id::text, event_type, extract(epoch FROM init_timestamp)::float8,
-                       extract(epoch FROM end_timestamp)::float8, name, model,
+            f"""SELECT id::text, event_type, date_part('epoch', init_timestamp),
+                       date_part('epoch', end_timestamp), name, model,
                        coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0),
                        agent_id::text, cost, span_id, parent_span_id, trigger_event_id::text
                 FROM {table} AS e WHERE session_id = %s
