@@ -226,10 +226,9 @@ def timeline_rows(session_id, limit: int) -> list[tuple]:
     timestamps in Python (Django's timestamptz loader) was nearly half of a 10k-event waterfall,
     and making then printing 30k UUID objects a third of a 10k-event tree's first build.
     date_part gives the float directly; EXTRACT computes a numeric (Postgres 14+) then cast,
-    which was a third of the statement's own time at 10k rows. The
-    ORDER BY names the table's columns: a bare `id` would be the output's text (a collated text
-    sort, slower than the uuid's). Reads where the ORM would read events (the replica for a
-    dashboard page)."""
+    15-25 % of the statement's own time at 10k rows. The ORDER BY names the table's columns: a
+    bare `id` would be the output's text (a collated text sort, slower than the uuid's). Reads
+    where the ORM would read events (the replica for a dashboard page)."""
     table = Event._meta.db_table
     with connections[router.db_for_read(Event)].cursor() as cursor:
         cursor.execute(
