@@ -8,7 +8,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from agentops_site.env import env_bool, env_int, env_list, env_str, env_url
+from agentops_site.env import env_bool, env_choice, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -205,6 +205,10 @@ INGEST_MAX_EVENTS_PER_BATCH = env_int("INGEST_MAX_EVENTS_PER_BATCH", 1000, minim
 # Most spans one POST /v1/traces may carry; those past it are refused alone (partial_success).
 # agentops 0.4 sends at most its max_queue_size (512) per request.
 OTLP_MAX_SPANS_PER_REQUEST = env_int("OTLP_MAX_SPANS_PER_REQUEST", 10_000, minimum=1)
+# "queued": POST /v1/traces answers once the request is durable and a worker writes it (answers
+# in a few ms); "inline": written before the answer (read-after-write, ~2x the latency). See
+# events/otlp_queue.py. With CELERY_TASK_ALWAYS_EAGER the write is inline either way.
+OTLP_WRITE = env_choice("OTLP_WRITE", "queued", ("queued", "inline"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -255,6 +259,7 @@ CELERY_BEAT_SCHEDULE = {
     "rollup-catch-up": {"task": "analytics.rollup_recent", "schedule": 15 * 60.0},
     "purge-old-data": {"task": "analytics.purge_old_data", "schedule": crontab(minute=17, hour=3)},
     "maintain-partitions": {"task": "analytics.maintain_partitions", "schedule": 3600.0},
+    "write-waiting-otlp-batches": {"task": "events.process_pending_otlp", "schedule": 60.0},
 }
 
 # --- Cache and throttles (projects/throttle.py) ---------------------------------------------

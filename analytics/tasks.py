@@ -79,5 +79,9 @@ def maintain_partitions_task() -> list[str]:
 
 @shared_task(name="analytics.purge_old_data", soft_time_limit=3000, time_limit=3300, **TASK_OPTIONS)
 def purge_old_data_task() -> int:
-    """Delete sessions past DATA_RETENTION_DAYS, in bounded chunks."""
+    """Delete sessions past DATA_RETENTION_DAYS, in bounded chunks, and the queued OTLP write's
+    week-old records of refused spans."""
+    from events.otlp_queue import purge_old_records
+
+    purge_old_records()
     return retention.purge_old_data().sessions

@@ -34,6 +34,7 @@ from dashboard.forms import (
 )
 from dashboard.overview import build_overview, parse_range
 from dashboard.permissions import get_project_for_user
+from events import otlp_queue
 from events.export import stream_export
 from events.models import Event, EventType
 from projects import services
@@ -149,6 +150,7 @@ def overview(request, slug):
         keys_without_spans=services.keys_fetching_tokens_without_spans(
             ApiKey.objects.filter(project=project, last_token_at__isnull=False), now
         ),
+        otlp_backlog=otlp_queue.backlog(project.id, now=now),
     )
     if has_sessions:
         ov = build_overview(project=project, time_range=time_range, now=now)

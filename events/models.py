@@ -113,9 +113,7 @@ class SearchChunk(models.Model):
     # The session's index serves the cascade when a session is deleted (retention, project
     # delete); the list's search goes through the trigram index, then to sessions by id.
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="+")
-    project = models.ForeignKey(
-        Project, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     text = models.TextField()
 
     def __str__(self) -> str:
@@ -131,3 +129,36 @@ class SearchCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} indexed through {self.received_at.isoformat()}"
+
+
+class OtlpBatch(models.Model):
+    """A `POST /v1/traces` request accepted but not yet stored as events (events/otlp_queue.py).
+
+    The queued write answers a request once its inflated body is here, committed, and a worker
+    maps and writes it later: the row is the durable copy that makes the 200 a promise. It is
+    deleted in the transaction that writes its events, unless some of its spans were refused
+    then (a trace another project took meanwhile, an event that failed validation): it stays,
+    body emptied, as the record the project page shows (`done_at`, `refused_spans`,
+    `last_error`). One that keeps failing stays whole, with its error, for
+    `manage.py otlp_batches --retry`.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    key_id = models.UUIDField()
+    received_at = models.DateTimeField()
+    encoding = models.CharField(max_length=8)  # "protobuf" | "json", as decode_export_request
+    body = models.BinaryField()  # inflated
+    span_count = models.PositiveIntegerField()  # spans accepted when it was received
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)  # set when retries gave up
+    done_at = models.DateTimeField(null=True, blank=True)  # written, some spans refused
+    refused_spans = models.PositiveIntegerField(default=0)  # refused by the worker's write
+
+    class Meta:
+        db_table = "events_otlp_batch"
+        indexes = [models.Index(fields=["received_at"], name="otlp_batch_received")]
+
+    def __str__(self) -> str:
+        return f"OTLP batch {self.pk} ({self.span_count} spans)"

@@ -22,15 +22,24 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from django.conf import settings
 from django.utils import timezone
 
 from analytics.scheduling import schedule_rollups
-from api.otlp.decode import DecodedRequest
+from api.otlp.decode import DecodedRequest, Limits
 from events import storage
 from events.spans import MappedSpan, RootFields, map_spans
 from events.validation import EventRow
 
 FOREIGN_TRACE = "its trace id is not available to this project"
+
+
+def request_limits() -> Limits:
+    """The bounds on one request, from settings (INGEST_MAX_BODY_BYTES, after decompression;
+    OTLP_MAX_SPANS_PER_REQUEST)."""
+    return Limits(
+        max_body_bytes=settings.INGEST_MAX_BODY_BYTES, max_spans=settings.OTLP_MAX_SPANS_PER_REQUEST
+    )
 
 
 @dataclass(slots=True)
@@ -94,9 +103,11 @@ def ingest_traces(
     project_id: uuid.UUID,
     key_id: uuid.UUID,
     now: datetime | None = None,
+    received_at: datetime | None = None,
 ) -> TracesResult:
     """Store a decoded request for an ingest grant (project, key). Raises
-    projects.auth.KeyRevoked when the key was revoked (the write checks it)."""
+    projects.auth.KeyRevoked when the key was revoked by `received_at` (default: now; the
+    queued write passes the request's reception, events/otlp_queue.py). The write checks it."""
     now = now or timezone.now()
     result = TracesResult(
         rejected=[_refusal(r.index, r.trace_id, r.span_id, r.reason) for r in decoded.rejected]
@@ -115,7 +126,9 @@ def ingest_traces(
     result.rejected.extend(refused)
     if not traces:
         return result
-    written = storage.backend().write_traces(traces, project_id=project_id, key_id=key_id, now=now)
+    written = storage.backend().write_traces(
+        traces, project_id=project_id, key_id=key_id, now=now, received_at=received_at
+    )
     days: set[date] = set()
     for trace in traces:
         if trace.session_id not in written:

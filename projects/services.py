@@ -140,6 +140,22 @@ def record_token_issue(api_key: ApiKey, now: datetime) -> None:
     ).update(last_token_at=now, last_used_at=now)
 
 
+def record_span_arrival(key_id, last_used_at, last_span_at, last_token_at, now: datetime) -> None:
+    """Note that spans arrived with the key (and that it was used): one UPDATE, only when a
+    minute has passed since the last note or a token was fetched since (so the project page's
+    "tokens but no spans" hint clears at once). The Postgres write does the same in its own
+    statement (events/storage/postgres.py `key_use`)."""
+    cutoff = now - LAST_USED_RESOLUTION
+    if (
+        last_used_at is None
+        or last_used_at < cutoff
+        or last_span_at is None
+        or last_span_at < cutoff
+        or (last_token_at is not None and last_span_at < last_token_at)
+    ):
+        ApiKey.objects.filter(pk=key_id).update(last_used_at=now, last_span_at=now)
+
+
 def keys_fetching_tokens_without_spans(keys, now: datetime) -> list[ApiKey]:
     """Of these keys, those that fetched a token over NO_SPANS_AFTER_TOKEN ago and have sent no
     span since: tokens come from AGENTOPS_API_ENDPOINT, spans go to AGENTOPS_EXPORTER_ENDPOINT,

@@ -43,6 +43,10 @@ def _throttle_counters_of_this_test(settings):
     # Postgres pass: each test counts under its own prefix, so one test's failed credential
     # checks never throttle another's.
     settings.THROTTLE_KEY_PREFIX = f"throttle-test-{uuid.uuid4().hex}"
+    # The tests read right after a POST /v1/traces; on the Postgres pass (a Redis broker, no
+    # worker) the queued write would leave it waiting. tests/test_otlp_queue.py turns it on,
+    # with a real worker.
+    settings.OTLP_WRITE = "inline"
 
 
 @pytest.fixture(name="is_postgres")

@@ -215,6 +215,68 @@ def decode_export_request(
     return _decode_json(raw, limits)
 
 
+@dataclass(slots=True)
+class ScreenedRequest:
+    """A request checked span by span without reading attributes (`screen_export_request`).
+
+    `raw` is the inflated body, kept to be decoded in full later; `spans` lists (request
+    position, trace id hex, span id hex) of each span the full decode will keep; `rejected` the
+    ones it will refuse, with the same reasons.
+    """
+
+    raw: bytes
+    encoding: Literal["protobuf", "json"]
+    spans: list[tuple[int, str, str]]
+    rejected: list[RejectedSpan]
+
+
+def screen_export_request(
+    body: bytes,
+    *,
+    content_type: str | None,
+    content_encoding: str | None = None,
+    limits: Limits = Limits(),
+) -> ScreenedRequest:
+    """What `decode_export_request` would keep and refuse, for a fraction of its cost.
+
+    Protobuf: the message is parsed (~1 ms for 512 spans) and only each span's ids and times are
+    read, not its ~20 attributes (~13 ms). JSON, rare and already slow, is decoded in full.
+    Raises what `decode_export_request` raises, for the same bodies.
+    """
+    encoding = media_type(content_type)
+    raw = decompress(body, content_encoding, limits.max_body_bytes)
+    if encoding == "json":
+        decoded = _decode_json(raw, limits)
+        spans = [(s.index, s.trace_id, s.span_id) for s in decoded.spans]
+        return ScreenedRequest(raw, encoding, spans, decoded.rejected)
+    request = _parse_protobuf(raw)
+    spans: list[tuple[int, str, str]] = []
+    rejected: list[RejectedSpan] = []
+    index = 0
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for pb in scope_spans.spans:
+                raw_trace_id, raw_span_id = pb.trace_id, pb.span_id
+                trace_id = raw_trace_id.hex() if len(raw_trace_id) == 16 else None
+                span_id = raw_span_id.hex() if len(raw_span_id) == 8 else None
+                refusal = _span_refusal(
+                    raw_trace_id,
+                    raw_span_id,
+                    pb.parent_span_id,
+                    pb.start_time_unix_nano,
+                    pb.end_time_unix_nano,
+                    {},
+                    index,
+                    limits,
+                )
+                if isinstance(refusal, str):
+                    rejected.append(RejectedSpan(index, trace_id, span_id, refusal))
+                else:
+                    spans.append((index, trace_id, span_id))
+                index += 1
+    return ScreenedRequest(raw, encoding, spans, rejected)
+
+
 def media_type(content_type: str | None) -> Literal["protobuf", "json"]:
     """'application/json; charset=utf-8' -> 'json'. OTLP/HTTP defines exactly these two."""
     base = (content_type or "").split(";", 1)[0].strip().lower()
@@ -287,13 +349,17 @@ def _inflate(data: bytes, wbits: int, max_bytes: int, name: str) -> bytes:
 # --- protobuf ------------------------------------------------------------------------------------
 
 
-def _decode_protobuf(raw: bytes, limits: Limits) -> DecodedRequest:
+def _parse_protobuf(raw: bytes) -> ExportTraceServiceRequest:
     try:
-        request = ExportTraceServiceRequest.FromString(raw)
+        return ExportTraceServiceRequest.FromString(raw)
     except (DecodeError, RecursionError, ValueError) as exc:
         raise UndecodableBody(
             f"The body is not an OTLP ExportTraceServiceRequest in protobuf: {exc}."
         ) from None
+
+
+def _decode_protobuf(raw: bytes, limits: Limits) -> DecodedRequest:
+    request = _parse_protobuf(raw)
     builder = _Builder(limits, "protobuf")
     for resource_spans in request.resource_spans:
         resource_repairs: list[str] = []
@@ -460,59 +526,18 @@ class _Builder:
         trace_id = raw_trace_id.hex() if len(raw_trace_id) == 16 else None
         span_id = raw_span_id.hex() if len(raw_span_id) == 8 else None
 
-        if index >= self.limits.max_spans:
-            return self._refuse(
-                index,
-                trace_id,
-                span_id,
-                f"over the limit of {self.limits.max_spans} spans per request",
-            )
-        if problems:
-            if "envelope" in problems:
-                return self._refuse(index, trace_id, span_id, problems["envelope"])
-            for key in _ID_FIELDS:
-                if key in problems:
-                    return self._refuse(index, trace_id, span_id, problems[key])
-        reason = _id_problem(raw_trace_id, 16, "traceId") or _id_problem(raw_span_id, 8, "spanId")
-        if reason:
-            return self._refuse(index, trace_id, span_id, reason)
-        if parent and (len(parent) != 8 or not any(parent)):
-            # Not taken as a root: that would let a broken child set its session's end state.
-            return self._refuse(
-                index,
-                trace_id,
-                span_id,
-                f"parentSpanId must be empty or 8 bytes (16 hex digits), not {len(parent)}",
-            )
+        start_nanos, end_nanos = pb.start_time_unix_nano, pb.end_time_unix_nano
+        refusal = _span_refusal(
+            raw_trace_id, raw_span_id, parent, start_nanos, end_nanos, problems, index, self.limits
+        )
+        if isinstance(refusal, str):
+            return self._refuse(index, trace_id, span_id, refusal)
+        start, end, time_repairs = refusal
 
         repairs = list(scope_repairs)
         if problems:
             repairs.extend(message for key, message in problems.items() if key.endswith(":base64"))
-        start_nanos, end_nanos = pb.start_time_unix_nano, pb.end_time_unix_nano
-        start = _time(start_nanos)
-        if start is None:
-            return self._refuse(
-                index,
-                trace_id,
-                span_id,
-                f"startTimeUnixNano {start_nanos} is not a time between "
-                f"{MIN_TIME.year} and {MAX_TIME.year} (nanoseconds since 1970)",
-            )
-        end = _time(end_nanos)
-        if end_nanos == 0:
-            end = start
-            repairs.append("endTimeUnixNano: missing, set to the start")
-        elif end is None:
-            return self._refuse(
-                index,
-                trace_id,
-                span_id,
-                f"endTimeUnixNano {end_nanos} is not a time between "
-                f"{MIN_TIME.year} and {MAX_TIME.year} (nanoseconds since 1970)",
-            )
-        elif end < start:
-            end = start
-            repairs.append("endTimeUnixNano: earlier than the start, clamped to the start")
+        repairs.extend(time_repairs)
 
         limits = self.limits
         attributes = _attributes(pb.attributes, "attributes", limits, repairs)
@@ -588,6 +613,57 @@ class _Builder:
 
     def _refuse(self, index: int, trace_id, span_id, reason: str) -> None:
         self.rejected.append(RejectedSpan(index, trace_id, span_id, reason))
+
+
+def _span_refusal(
+    raw_trace_id: bytes,
+    raw_span_id: bytes,
+    parent: bytes,
+    start_nanos: int,
+    end_nanos: int,
+    problems: dict[str, str],
+    index: int,
+    limits: Limits,
+) -> str | tuple[datetime, datetime, list[str]]:
+    """Why a span cannot be stored (a sentence), or its (start, end, time repairs).
+
+    The one home of the per-span refusals: the full decode and `screen_export_request` (the
+    queued write's answer) must refuse exactly the same spans.
+    """
+    if index >= limits.max_spans:
+        return f"over the limit of {limits.max_spans} spans per request"
+    if problems:
+        if "envelope" in problems:
+            return problems["envelope"]
+        for key in _ID_FIELDS:
+            if key in problems:
+                return problems[key]
+    reason = _id_problem(raw_trace_id, 16, "traceId") or _id_problem(raw_span_id, 8, "spanId")
+    if reason:
+        return reason
+    if parent and (len(parent) != 8 or not any(parent)):
+        # Not taken as a root: that would let a broken child set its session's end state.
+        return f"parentSpanId must be empty or 8 bytes (16 hex digits), not {len(parent)}"
+    start = _time(start_nanos)
+    if start is None:
+        return (
+            f"startTimeUnixNano {start_nanos} is not a time between "
+            f"{MIN_TIME.year} and {MAX_TIME.year} (nanoseconds since 1970)"
+        )
+    repairs = []
+    end = _time(end_nanos)
+    if end_nanos == 0:
+        end = start
+        repairs.append("endTimeUnixNano: missing, set to the start")
+    elif end is None:
+        return (
+            f"endTimeUnixNano {end_nanos} is not a time between "
+            f"{MIN_TIME.year} and {MAX_TIME.year} (nanoseconds since 1970)"
+        )
+    elif end < start:
+        end = start
+        repairs.append("endTimeUnixNano: earlier than the start, clamped to the start")
+    return start, end, repairs
 
 
 def _id_problem(value: bytes, size: int, name: str) -> str | None:
@@ -709,6 +785,7 @@ __all__ = [
     "OtlpError",
     "PayloadTooLarge",
     "RejectedSpan",
+    "ScreenedRequest",
     "Span",
     "SpanEvent",
     "SpanLink",
@@ -717,4 +794,5 @@ __all__ = [
     "decode_export_request",
     "decompress",
     "media_type",
+    "screen_export_request",
 ]

@@ -1,7 +1,8 @@
 """POST /v1/traces: OTLP/HTTP trace export (protobuf or JSON; gzip, deflate or none).
 
 Thin: credentials (projects/ingest_auth.py), decoding (api/otlp/decode.py), the write
-(events/otlp_ingest.py), and the answer in the request's own encoding, as OTLP/HTTP requires:
+(events/otlp_ingest.py; by default queued behind a durable copy, events/otlp_queue.py), and the
+answer in the request's own encoding, as OTLP/HTTP requires:
 `ExportTraceServiceResponse` (with `partial_success{rejected_spans, error_message}` when some
 spans were refused, the rest stored), or a `google.rpc.Status` for a refused request (400 body
 unreadable, 401 credentials, 413 too large once inflated, 415 media type, 429 throttled, 503
@@ -22,13 +23,13 @@ from rest_framework import exceptions
 
 from agentops_site.errors import RETRY_AFTER_SECONDS
 from api.otlp.decode import (
-    Limits,
     OtlpError,
     PayloadTooLarge,
     decode_export_request,
     media_type,
 )
-from events.otlp_ingest import ingest_traces
+from events import otlp_queue
+from events.otlp_ingest import ingest_traces, request_limits
 from projects.auth import KEY_REVOKED_MESSAGE, KeyRevoked
 from projects.ingest_auth import ingest_grant
 from projects.throttle import record_auth_failure
@@ -39,12 +40,6 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 # google.rpc.Code of each status we answer (OTLP/HTTP: the body of a failure is a Status).
 RPC_CODE = {400: 3, 401: 16, 413: 8, 415: 3, 429: 8, 503: 14}
-
-
-def limits() -> Limits:
-    return Limits(
-        max_body_bytes=settings.INGEST_MAX_BODY_BYTES, max_spans=settings.OTLP_MAX_SPANS_PER_REQUEST
-    )
 
 
 @csrf_exempt
@@ -59,13 +54,24 @@ def export_traces(request):
     try:
         grant = ingest_grant(request, check_key=False)
         body = read_body(request, settings.INGEST_MAX_BODY_BYTES)
-        decoded = decode_export_request(
-            body,
-            content_type=content_type,
-            content_encoding=request.META.get("HTTP_CONTENT_ENCODING"),
-            limits=limits(),
-        )
-        result = ingest_traces(decoded, project_id=grant.project_id, key_id=grant.key_id)
+        content_encoding = request.META.get("HTTP_CONTENT_ENCODING")
+        if otlp_queue.queued():
+            result = otlp_queue.accept(
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                limits=request_limits(),
+                project_id=grant.project_id,
+                key_id=grant.key_id,
+            )
+        else:
+            decoded = decode_export_request(
+                body,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                limits=request_limits(),
+            )
+            result = ingest_traces(decoded, project_id=grant.project_id, key_id=grant.key_id)
     except OtlpError as exc:
         return status_response(exc.http_status, exc.message, encoding)
     except KeyRevoked:

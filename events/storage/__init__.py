@@ -9,10 +9,11 @@ module offers the same functions:
   batch for a session token's grant and add it to the session's totals; the number of rows
   inserted (a resent id is not). Raises `projects.auth.KeyRevoked` when the grant's key was
   revoked and `sessions.services.SessionNotAvailable` when the session is not the project's.
-- `write_traces(traces, *, project_id, key_id, now) -> {session_id: inserted}`: a decoded OTLP
-  request's traces (events.otlp_ingest.TraceWrite): create missing sessions race-free, insert the
-  events, add them to the totals, apply a root span's session fields and tags, record the key's
-  use; a trace missing from the answer is another project's. Raises `KeyRevoked`.
+- `write_traces(traces, *, project_id, key_id, now, received_at=None) -> {session_id: inserted}`:
+  a decoded OTLP request's traces (events.otlp_ingest.TraceWrite): create missing sessions
+  race-free, insert the events, add them to the totals, apply a root span's session fields and
+  tags, record the key's use; a trace missing from the answer is another project's. Raises
+  `KeyRevoked` when the key was revoked by `received_at` (default `now`).
 - `export_chunks(session_id) -> Iterator[(section index, bytes)]`: the session's export rows
   (events.rows.event_row's JSON) in EXPORT_SECTIONS order, joined by commas, streamed.
 - `timeline_rows(session_id, limit) -> list[(id text, event_type, init, end, name, model,

@@ -33,6 +33,7 @@ def sessions_matching(project_id, phrase: str):
         "session_id"
     )
 
+
 _COLUMNS = (
     "id, session_id, project_id, event_type, init_timestamp, end_timestamp, received_at, agent_id, "
     "name, model, prompt_tokens, completion_tokens, cost, cost_source, trigger_event_id, payload, "
@@ -301,7 +302,8 @@ SELECT t.id, %(project_id)s, t.started, %(now)s, %(now)s, 'otlp', t.sdk_version,
 FROM jsonb_to_recordset(%(traces)s::jsonb) AS t(id uuid, started timestamptz, sdk_version text)
 WHERE EXISTS (
     SELECT 1 FROM projects_apikey
-    WHERE id = %(key_id)s AND project_id = %(project_id)s AND revoked_at IS NULL
+    WHERE id = %(key_id)s AND project_id = %(project_id)s
+      AND (revoked_at IS NULL OR revoked_at > %(received_at)s)
 )
 ON CONFLICT (id) DO NOTHING
 """
@@ -313,7 +315,8 @@ _WRITE_TRACES_SQL = f"""
 WITH grant_key AS (
     SELECT EXISTS (
         SELECT 1 FROM projects_apikey
-        WHERE id = %(key_id)s AND project_id = %(project_id)s AND revoked_at IS NULL
+        WHERE id = %(key_id)s AND project_id = %(project_id)s
+          AND (revoked_at IS NULL OR revoked_at > %(received_at)s)
     ) AS live
 ),
 traces AS (
@@ -402,15 +405,18 @@ SELECT grant_key.live, (SELECT json_agg(json_build_array(id, n)) FROM written) F
 """
 
 
-def write_traces(traces, *, project_id, key_id, now) -> dict:
+def write_traces(traces, *, project_id, key_id, now, received_at=None) -> dict:
     """Store a request's traces (events.otlp_ingest.TraceWrite: session_id, started,
     sdk_version, rows, root) for an ingest grant; {session_id: rows inserted} for the traces
     that are sessions of the project (a trace missing from it is another project's). Raises
-    projects.auth.KeyRevoked when the grant's key is revoked. Two statements (see above)."""
+    projects.auth.KeyRevoked when the grant's key was revoked by `received_at` (default `now`:
+    a queued request accepted before its key was revoked is still stored). Two statements
+    (see above)."""
     params = {
         "project_id": project_id,
         "key_id": key_id,
         "now": now,
+        "received_at": received_at or now,
         "used_before": now - LAST_USED_RESOLUTION,
         **trace_params(traces),
     }

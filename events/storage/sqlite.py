@@ -6,13 +6,15 @@ from collections.abc import Iterator
 
 import orjson
 from django.db import transaction
+from django.db.models import Q
 
 from events.models import Event
 from events.rows import EXPORT_SECTIONS, comma_joined, event_row
 from events.storage import TIMELINE_COLUMNS
 from events.validation import EventRow
-from projects.auth import LAST_USED_RESOLUTION, KeyRevoked, touch_key
+from projects.auth import KeyRevoked, touch_key
 from projects.models import ApiKey
+from projects.services import record_span_arrival
 from sessions.models import Protocol, Session
 from sessions.services import SessionNotAvailable, set_trace_tags
 from sessions.totals import add_totals, totals_of
@@ -52,10 +54,14 @@ def write_events(rows: list[EventRow], *, session_id, project_id, key_id, now) -
     return len(new)
 
 
-def _live_key(key_id, project_id):
-    """(pk, last_used_at, last_span_at, last_token_at) of the grant's key; KeyRevoked if none."""
+def _live_key(key_id, project_id, live_at=None):
+    """(pk, last_used_at, last_span_at, last_token_at) of the grant's key; KeyRevoked if none,
+    or if it was revoked by `live_at` (when given: a queued request's reception time)."""
+    live = Q(revoked_at__isnull=True)
+    if live_at is not None:
+        live |= Q(revoked_at__gt=live_at)
     key = (
-        ApiKey.objects.filter(pk=key_id, project_id=project_id, revoked_at__isnull=True)
+        ApiKey.objects.filter(live, pk=key_id, project_id=project_id)
         .values_list("pk", "last_used_at", "last_span_at", "last_token_at")
         .first()
     )
@@ -98,12 +104,12 @@ def _insert_new(rows, session_ids, *, project_id, now) -> list[EventRow]:
     return [r for r, _ in new]
 
 
-def write_traces(traces, *, project_id, key_id, now) -> dict:
+def write_traces(traces, *, project_id, key_id, now, received_at=None) -> dict:
     """What postgres.write_traces does, in one IMMEDIATE transaction: {session_id: rows
     inserted} for the traces that are sessions of the project; KeyRevoked."""
     written: dict = {}
     with transaction.atomic():
-        key = _live_key(key_id, project_id)
+        key = _live_key(key_id, project_id, live_at=received_at)
         Session.objects.bulk_create(
             [
                 Session(
@@ -145,16 +151,7 @@ def write_traces(traces, *, project_id, key_id, now) -> dict:
             if t.root is not None:
                 set_trace_tags(t.session_id, project_id, t.root.tags)
             written[t.session_id] = len(new)
-        _, last_used, last_span, last_token = key
-        resolution = now - LAST_USED_RESOLUTION
-        if (
-            last_used is None
-            or last_used < resolution
-            or last_span is None
-            or last_span < resolution
-            or (last_token is not None and last_span < last_token)
-        ):
-            ApiKey.objects.filter(pk=key_id).update(last_used_at=now, last_span_at=now)
+        record_span_arrival(*key, now)
     return written
 
 

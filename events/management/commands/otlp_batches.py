@@ -1,0 +1,47 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand
+from django.db.models import Count, Min, Q, Sum
+
+from events import otlp_queue
+from events.models import OtlpBatch
+
+
+class Command(BaseCommand):
+    help = (
+        "The queued OTLP write's backlog (events/otlp_queue.py): batches waiting for the worker, "
+        "set aside after failing, and records of spans refused after acceptance. --retry queues "
+        "the set-aside ones again; --write-now writes every waiting batch in this process."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--retry", action="store_true", help="queue the failed batches again")
+        parser.add_argument(
+            "--write-now", action="store_true", help="write the waiting batches here, now"
+        )
+
+    def handle(self, *args, retry=False, write_now=False, **options):
+        if retry:
+            self.stdout.write(f"queued {otlp_queue.retry_failed()} failed batch(es) again")
+        if write_now:
+            written = otlp_queue.process_pending(older_than=timedelta(0))
+            self.stdout.write(f"wrote {written} batch(es)")
+        summary = OtlpBatch.objects.aggregate(
+            waiting=Count("pk", filter=Q(done_at__isnull=True, failed_at__isnull=True)),
+            spans=Sum("span_count", filter=Q(done_at__isnull=True, failed_at__isnull=True)),
+            oldest=Min("received_at", filter=Q(done_at__isnull=True, failed_at__isnull=True)),
+            failed=Count("pk", filter=Q(failed_at__isnull=False, done_at__isnull=True)),
+            refused=Sum("refused_spans", filter=Q(done_at__isnull=False)),
+        )
+        self.stdout.write(
+            f"waiting: {summary['waiting']} batch(es), {summary['spans'] or 0} span(s)"
+            + (
+                f", oldest received {summary['oldest']:%Y-%m-%d %H:%M:%S} UTC"
+                if summary["oldest"]
+                else ""
+            )
+        )
+        self.stdout.write(f"failed: {summary['failed']} batch(es)")
+        for batch in OtlpBatch.objects.filter(failed_at__isnull=False, done_at__isnull=True)[:20]:
+            self.stdout.write(f"  {batch.pk} ({batch.span_count} spans): {batch.last_error}")
+        self.stdout.write(f"refused after acceptance: {summary['refused'] or 0} span(s)")

@@ -1,0 +1,324 @@
+"""The queued OTLP write: `POST /v1/traces` answered once the request is durable, stored later.
+
+Why: mapping and writing a 512-span request costs ~0.12 s of CPU (Python, then Postgres, in
+sequence), so on a small machine a synchronous write cannot answer within 200 ms once requests
+overlap (BENCHMARKS.md §5). The OpenTelemetry Collector and Langfuse v3 answer after a durable
+append and process behind it; so do we:
+
+1. `accept` (in the request): `screen_export_request` reads each span's ids and times only and
+   refuses what the full decode will refuse, with the same reasons; spans of traces that are
+   already another project's sessions are refused too (one indexed query); the inflated body is
+   inserted as an `OtlpBatch` row and committed; then one Celery message names the row.
+   The answer's `partial_success` lists those refusals.
+2. `process_batch` (in the worker): in one transaction, the row is locked, decoded in full,
+   written through `events.otlp_ingest.ingest_traces` (the inline write's code) and deleted.
+   A crash before commit leaves the row for a redelivery or the sweep; a second run finds it
+   gone (or locked, and skips it), and event ids are deterministic anyway: exactly once.
+3. `process_pending` (beat, every minute): rows older than SWEEP_AFTER whose message was lost
+   (broker down at commit, Redis restarted without persistence).
+
+What changes for a client: a 200 means "durable, will be stored", and the spans appear on the
+pages once the worker has written them (tens of milliseconds on an idle server). The few
+refusals only the write can find (a trace another project created between accept and write,
+an event that fails validation) are recorded on the batch row and shown on the project page,
+since the answer has gone. A key revoked after a request was accepted does not lose it: the
+write checks the key as of the reception (`received_at`).
+
+`settings.OTLP_WRITE` chooses: "queued" (default) or "inline" (decode, map and write in the
+request: read-after-write, the full `partial_success`, ~2x the latency). With Celery in eager
+mode there is no worker to hand over to, so the write is inline whatever the setting.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Count, Min, Sum
+from django.utils import timezone
+
+from agentops_site.celery import app as celery_app
+from api.otlp.decode import Limits, decode_export_request, screen_export_request
+from events.models import OtlpBatch
+from events.otlp_ingest import FOREIGN_TRACE, TracesResult, ingest_traces, request_limits
+from events.spans import session_id_of
+from projects.auth import KeyRevoked
+from projects.models import ApiKey
+from projects.services import record_span_arrival
+from sessions.models import Session
+
+logger = logging.getLogger(__name__)
+
+PROCESS_TASK = "events.process_otlp_batch"
+# A row this old with no worker on it lost its message: the sweep writes it.
+SWEEP_AFTER = timedelta(seconds=30)
+# A batch waiting this long means no worker is writing: the project page says so.
+STALLED_AFTER = timedelta(minutes=1)
+# A batch whose write raised this many times (not for the database being away: Celery retries
+# those) is set aside with its error until `manage.py otlp_batches --retry`.
+MAX_ATTEMPTS = 5
+# How long a written batch with refused spans stays as the project page's record of them.
+KEEP_REFUSALS = timedelta(days=7)
+CONTENT_TYPES = {"protobuf": "application/x-protobuf", "json": "application/json"}
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+
+
+def queued() -> bool:
+    """True when `POST /v1/traces` should `accept` rather than write inline."""
+    return settings.OTLP_WRITE == "queued" and not celery_app.conf.task_always_eager
+
+
+def accept(
+    body: bytes,
+    *,
+    content_type: str | None,
+    content_encoding: str | None,
+    limits: Limits,
+    project_id: uuid.UUID,
+    key_id: uuid.UUID,
+    now: datetime | None = None,
+) -> TracesResult:
+    """Screen a request and keep it durably for the worker; the answer's counts.
+
+    Raises what `screen_export_request` raises (OtlpError subclasses: 400, 413, 415) and
+    projects.auth.KeyRevoked when the key is revoked. `accepted_spans` counts the spans kept;
+    `sessions` is empty (they are created by the write).
+    """
+    now = now or timezone.now()
+    screened = screen_export_request(
+        body, content_type=content_type, content_encoding=content_encoding, limits=limits
+    )
+    result = TracesResult(
+        rejected=[
+            {"index": r.index, "trace_id": r.trace_id, "span_id": r.span_id, "reason": r.reason}
+            for r in screened.rejected
+        ]
+    )
+    if not screened.spans:
+        return result
+    foreign = _foreign_traces({trace_id for _, trace_id, _ in screened.spans}, project_id)
+    for index, trace_id, span_id in screened.spans:
+        if trace_id in foreign:
+            result.rejected.append(
+                {"index": index, "trace_id": trace_id, "span_id": span_id, "reason": FOREIGN_TRACE}
+            )
+        else:
+            result.accepted_spans += 1
+    result.rejected.sort(key=lambda r: r["index"])
+    if not result.accepted_spans:
+        return result
+    with transaction.atomic():
+        key = (
+            ApiKey.objects.filter(pk=key_id, project_id=project_id, revoked_at__isnull=True)
+            .values_list("last_used_at", "last_span_at", "last_token_at")
+            .first()
+        )
+        if key is None:
+            raise KeyRevoked
+        batch = OtlpBatch.objects.create(
+            project_id=project_id,
+            key_id=key_id,
+            received_at=now,
+            encoding=screened.encoding,
+            body=screened.raw,
+            span_count=result.accepted_spans,
+        )
+        record_span_arrival(key_id, *key, now)
+        transaction.on_commit(partial(_send, batch.pk))
+    return result
+
+
+def _foreign_traces(trace_ids: set[str], project_id: uuid.UUID) -> set[str]:
+    """The trace ids (hex) that are already sessions of another project."""
+    ids = {session_id_of(t): t for t in trace_ids}
+    return {
+        ids[sid]
+        for sid in Session.objects.filter(id__in=list(ids))
+        .exclude(project_id=project_id)
+        .values_list("id", flat=True)
+    }
+
+
+def _send(batch_id: int) -> None:
+    try:
+        if celery_app.conf.task_always_eager:  # scripts, `retry_failed` in the unit tests
+            celery_app.tasks[PROCESS_TASK].apply(args=(batch_id,))
+            return
+        celery_app.send_task(
+            PROCESS_TASK, args=[batch_id], retry=True, retry_policy=PUBLISH_RETRY_POLICY
+        )
+    except Exception:
+        # Durable already: the sweep writes it within SWEEP_AFTER plus a minute.
+        logger.warning(
+            "could not queue OTLP batch %s; the sweep will write it", batch_id, exc_info=True
+        )
+
+
+def process_batch(batch_id: int, *, limits: Limits | None = None) -> TracesResult | None:
+    """Write one accepted batch; None when it is gone (written) or being written elsewhere.
+
+    Database errors propagate (the task retries them) and leave the row as it was. Any other
+    error is recorded on the row (`attempts`, `last_error`, and `failed_at` after MAX_ATTEMPTS)
+    and re-raised.
+    """
+    limits = limits or request_limits()
+    try:
+        with transaction.atomic():
+            batch = (
+                OtlpBatch.objects.select_for_update(skip_locked=True)
+                .filter(pk=batch_id, done_at__isnull=True, failed_at__isnull=True)
+                .first()
+            )
+            if batch is None:
+                return None
+            decoded = decode_export_request(
+                bytes(batch.body), content_type=CONTENT_TYPES[batch.encoding], limits=limits
+            )
+            result = ingest_traces(
+                decoded,
+                project_id=batch.project_id,
+                key_id=batch.key_id,
+                received_at=batch.received_at,
+            )
+            # The spans the screen refused were answered already; only the write's are news.
+            screened = {r.index for r in decoded.rejected}
+            late = [r for r in result.rejected if r["index"] not in screened]
+            answered = _foreign_before(late, batch.received_at)
+            late = [
+                r for r in late if r["reason"] != FOREIGN_TRACE or r["trace_id"] not in answered
+            ]
+            if late:
+                refused = TracesResult(rejected=late)
+                OtlpBatch.objects.filter(pk=batch.pk).update(
+                    body=b"",
+                    done_at=timezone.now(),
+                    refused_spans=len(late),
+                    last_error=refused.error_message(),
+                )
+                logger.warning(
+                    "OTLP batch %s: %s (after its answer)", batch.pk, refused.error_message()
+                )
+            else:
+                batch.delete()
+            return result
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        _record_failure(batch_id, exc)
+        raise
+
+
+def _foreign_before(refusals: list[dict], received_at: datetime) -> set:
+    """The foreign traces among these refusals that `accept` refused already: those that were
+    another project's sessions when the batch was received. (The write reports a trace as
+    `session_id.hex`.)"""
+    traces = {r["trace_id"] for r in refusals if r["reason"] == FOREIGN_TRACE}
+    if not traces:
+        return set()
+    return {
+        sid.hex
+        for sid in Session.objects.filter(
+            id__in=[uuid.UUID(t) for t in traces], created_at__lte=received_at
+        ).values_list("id", flat=True)
+    }
+
+
+def _record_failure(batch_id: int, exc: Exception) -> None:
+    message = f"{type(exc).__name__}: {exc}"[:2000]
+    if isinstance(exc, KeyRevoked):
+        message = "its API key no longer exists"
+    batch = OtlpBatch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        return
+    attempts = batch.attempts + 1
+    gave_up = attempts >= MAX_ATTEMPTS or isinstance(exc, KeyRevoked)
+    OtlpBatch.objects.filter(pk=batch_id).update(
+        attempts=attempts, last_error=message, failed_at=timezone.now() if gave_up else None
+    )
+    logger.error("OTLP batch %s failed (attempt %d): %s", batch_id, attempts, message)
+
+
+def process_pending(*, older_than: timedelta = SWEEP_AFTER, limit: int = 1000) -> int:
+    """Write the batches waiting longer than `older_than` (their message was lost); how many
+    were written. One failing batch does not stop the others."""
+    cutoff = timezone.now() - older_than
+    ids = list(
+        OtlpBatch.objects.filter(
+            received_at__lt=cutoff, done_at__isnull=True, failed_at__isnull=True
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    written = 0
+    for batch_id in ids:
+        try:
+            if process_batch(batch_id) is not None:
+                written += 1
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("OTLP batch %s could not be written by the sweep", batch_id)
+    return written
+
+
+def retry_failed(project_id: uuid.UUID | None = None) -> int:
+    """Put the set-aside batches back in the queue (after a fix); how many."""
+    failed = OtlpBatch.objects.filter(failed_at__isnull=False, done_at__isnull=True)
+    if project_id is not None:
+        failed = failed.filter(project_id=project_id)
+    ids = list(failed.values_list("pk", flat=True))
+    OtlpBatch.objects.filter(pk__in=ids).update(failed_at=None, attempts=0)
+    for batch_id in ids:
+        _send(batch_id)
+    return len(ids)
+
+
+def purge_old_records(now: datetime | None = None) -> int:
+    """Delete the records of refused spans older than KEEP_REFUSALS; how many."""
+    cutoff = (now or timezone.now()) - KEEP_REFUSALS
+    deleted, _ = OtlpBatch.objects.filter(done_at__lt=cutoff).delete()
+    return deleted
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What the project page says about queued requests (all counts of the project)."""
+
+    waiting: int  # batches accepted, not written yet
+    waiting_spans: int
+    oldest_waiting: datetime | None
+    failed: int  # set aside after MAX_ATTEMPTS
+    failed_error: str  # the latest failure's error
+    refused_spans: int  # refused by the write, within KEEP_REFUSALS
+    refused_error: str  # the latest such refusal
+    stalled: bool  # some batch has waited over STALLED_AFTER: no worker is writing
+
+
+def backlog(project_id: uuid.UUID, *, now: datetime | None = None) -> Backlog:
+    """The project's queued OTLP requests, in at most five queries on a nearly empty table."""
+    now = now or timezone.now()
+    rows = OtlpBatch.objects.filter(project_id=project_id)
+    waiting = rows.filter(done_at__isnull=True, failed_at__isnull=True).aggregate(
+        n=Count("pk"), spans=Sum("span_count"), oldest=Min("received_at")
+    )
+    failed = rows.filter(failed_at__isnull=False, done_at__isnull=True)
+    refused = rows.filter(done_at__isnull=False)
+    latest_failed = failed.order_by("-failed_at").values_list("last_error", flat=True).first()
+    latest_refused = refused.order_by("-done_at").values_list("last_error", flat=True).first()
+    return Backlog(
+        waiting=waiting["n"],
+        waiting_spans=waiting["spans"] or 0,
+        oldest_waiting=waiting["oldest"],
+        failed=failed.count() if latest_failed is not None else 0,
+        failed_error=latest_failed or "",
+        refused_spans=(refused.aggregate(n=Sum("refused_spans"))["n"] or 0)
+        if latest_refused is not None
+        else 0,
+        refused_error=latest_refused or "",
+        stalled=waiting["oldest"] is not None and waiting["oldest"] < now - STALLED_AFTER,
+    )
