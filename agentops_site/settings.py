@@ -209,6 +209,12 @@ OTLP_MAX_SPANS_PER_REQUEST = env_int("OTLP_MAX_SPANS_PER_REQUEST", 10_000, minim
 # in a few ms); "inline": written before the answer (read-after-write, ~2x the latency). See
 # events/otlp_queue.py. With CELERY_TASK_ALWAYS_EAGER the write is inline either way.
 OTLP_WRITE = env_choice("OTLP_WRITE", "queued", ("queued", "inline"))
+# The Celery queue of those writes; empty: the default queue. A queue of its own lets ingest have
+# workers of its own (`celery -A agentops_site worker -Q <it>`), never behind a long rollup.
+OTLP_WRITE_QUEUE = env_str("OTLP_WRITE_QUEUE", "")
+# Backpressure: once the oldest queued request has waited this long, requests write inline
+# until the workers catch up (events/otlp_queue.py `queued`).
+OTLP_QUEUE_MAX_LAG_SECONDS = env_int("OTLP_QUEUE_MAX_LAG_SECONDS", 2, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 
 # --- Celery ---------------------------------------------------------------------------------

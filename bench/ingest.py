@@ -154,7 +154,8 @@ def truncate_events(keep: list | None = None) -> None:
         if keep is None:
             cursor.execute(
                 "TRUNCATE events_event, agent_sessions_sessiontag, agent_sessions_agent, "
-                "analytics_dailyrollup, analytics_modeldailyrollup, agent_sessions_session "
+                "analytics_dailyrollup, analytics_modeldailyrollup, agent_sessions_session, "
+                "events_otlp_batch "
                 "CASCADE"
             )
             return

@@ -20,14 +20,23 @@ Figures: spans/s and its ratio to the ceiling's rows/s (a span is one row, an ER
 these have none), p99 per request, errors, and a check that every span is stored exactly once
 and every session's totals equal its events.
 
+`--write queued` (the default, as the product's): the server answers once a request is durable
+and a Celery worker (started here, `--worker-concurrency` processes, on a queue of its own via
+OTLP_WRITE_QUEUE) writes it. Spans/s then counts until the last batch is WRITTEN, not answered
+(the answered rate is reported beside it), and the paced phase reports how long the backlog
+took to drain after its last request. `--write inline`: the write inside the request (the
+figures before the queued write).
+
     .venv/bin/python bench/otlp_ingest.py [--rounds 3] [--clients 8] [--batches 10]
-                                          [--workers 4] [--broker redis://127.0.0.1:6379/7]
+        [--workers 4] --broker redis://127.0.0.1:6379/7 [--write queued|inline]
+        [--worker-concurrency 2]
 """
 
 import argparse
 import http.client
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -36,6 +45,7 @@ from datetime import timedelta
 import orjson
 from common import T0, Timer, ensure_database, machine, median, percentile, report, setup_django
 from ingest import (
+    ROOT,
     STAGING_CHUNK,
     BackendCpu,
     cpu_seconds,
@@ -50,6 +60,7 @@ from ingest import (
 from otlp_spans import export_request
 
 DB_NAME = "agentops_bench_otlp"
+WRITE_QUEUE = "bench-otlp-write"
 TARGET_RATIO = 0.5
 SPANS_PER_REQUEST = 512
 COLUMNS = (
@@ -202,6 +213,8 @@ def http_run(port: int, api_key: str, work) -> dict:
     spans = sum(len(s.spans) for w in work for m in w["messages"] for rs in m.resource_spans
                 for s in rs.scope_spans)  # fmt: skip
     return {
+        "started": started,
+        "spans": spans,
         "spans_per_s": spans / elapsed,
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
@@ -259,6 +272,44 @@ def paced_run(port: int, api_key: str, work, rate: float, seed: int) -> dict:
     }
 
 
+def start_write_worker(env: dict, concurrency: int) -> subprocess.Popen:
+    """The queued write's Celery worker, on WRITE_QUEUE only (rollups stay queued and purged,
+    as before the queued write, so the figures compare)."""
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/celery"),
+            "-A",
+            "agentops_site",
+            "worker",
+            "-Q",
+            WRITE_QUEUE,
+            "--concurrency",
+            str(concurrency),
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    time.sleep(5)  # its pool forks and connects; a message sent earlier waits in Redis anyway
+    return proc
+
+
+def wait_until_written(since: float, timeout: float = 600) -> float:
+    """Seconds from `since` until no accepted batch waits (0 when the write is inline)."""
+    from events.models import OtlpBatch
+
+    deadline = time.perf_counter() + timeout
+    while OtlpBatch.objects.filter(done_at__isnull=True, failed_at__isnull=True).exists():
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"batches still waiting after {timeout} s: is the worker up?")
+        time.sleep(0.02)
+    return time.perf_counter() - since
+
+
 def check_exactly_once(rows) -> bool:
     """Every mapped row stored once (no more, no fewer), and every session's totals equal its
     events (recompute_totals finds no mismatch)."""
@@ -280,10 +331,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--broker", default=None, help="e.g. redis://127.0.0.1:6379/7")
     parser.add_argument("--db", default=DB_NAME)
+    parser.add_argument("--write", choices=("queued", "inline"), default="queued")
+    parser.add_argument("--worker-concurrency", type=int, default=2)
     args = parser.parse_args()
+    if args.write == "queued" and not args.broker:
+        parser.error("--write queued needs --broker (the worker's Redis)")
 
     url = ensure_database(args.db)
     env = server_env(url, args.broker)
+    env["OTLP_WRITE"] = args.write
+    env["OTLP_WRITE_QUEUE"] = WRITE_QUEUE
     setup_django(
         url,
         **{k: env[k] for k in ("DJANGO_DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")},
@@ -293,6 +350,7 @@ def main() -> None:
     truncate_events()
     project, api_key = setup_project()
     server = start_gunicorn(env, args.port, args.workers)
+    worker = start_write_worker(env, args.worker_concurrency) if args.write == "queued" else None
     rounds = []
     try:
         for n in range(args.rounds):
@@ -306,14 +364,18 @@ def main() -> None:
                 conn.request("GET", "/healthz")
                 conn.getresponse().read()
             web = server_pids(server)
+            writers = server_pids(worker) if worker else []
             db_cpu = BackendCpu(args.db)
             db_cpu.start()
-            web_cpu = cpu_seconds(web)
+            web_cpu, writer_cpu = cpu_seconds(web), cpu_seconds(writers)
             result = http_run(args.port, api_key, work)
+            written_after = wait_until_written(result["started"])
             requests_n = sum(len(w["bodies"]) for w in work)
             web_cpu = (cpu_seconds(web) - web_cpu) / requests_n * 1000
+            writer_cpu = (cpu_seconds(writers) - writer_cpu) / requests_n * 1000
             db_cpu = db_cpu.seconds() / requests_n * 1000
             exact = check_exactly_once(rows)
+            written_spans_per_s = result["spans"] / max(written_after, result["seconds"])
             if args.broker:
                 purge_queue(args.broker)
             # Latency at the throughput the target asks for (0.5 x COPY-with-dedupe), on fresh
@@ -326,6 +388,9 @@ def main() -> None:
                 rate=TARGET_RATIO * copy_dedupe / SPANS_PER_REQUEST,
                 seed=n,
             )
+            paced["drained_s_after_last_answer"] = round(
+                wait_until_written(time.perf_counter()), 2
+            )
             exact = exact and check_exactly_once(
                 mapped_rows(plan(args.clients, args.batches, seed=1000 + n))[0]
             )
@@ -333,9 +398,11 @@ def main() -> None:
                 purge_queue(args.broker)
             figures = {
                 "round": n,
-                "http_spans_per_s": round(result["spans_per_s"]),
+                "write": args.write,
+                "http_spans_per_s": round(written_spans_per_s),
+                "answered_spans_per_s": round(result["spans_per_s"]),
                 "copy_dedupe_rows_per_s": round(copy_dedupe),
-                "ratio_to_copy_dedupe": round(result["spans_per_s"] / copy_dedupe, 3),
+                "ratio_to_copy_dedupe": round(written_spans_per_s / copy_dedupe, 3),
                 "closed_loop_p50_ms": round(result["p50_ms"], 1),
                 "closed_loop_p99_ms": round(result["p99_ms"], 1),
                 "paced": paced,
@@ -345,6 +412,7 @@ def main() -> None:
                 "exactly_once": exact,
                 "cpu_ms_per_request": {
                     "gunicorn": round(web_cpu, 1),
+                    "celery_worker": round(writer_cpu, 1),
                     "postgres_backends": round(db_cpu, 1),
                     "decode_in_process": round(decode_s * 1000, 1),
                     "map_in_process": round(map_s * 1000, 1),
@@ -355,11 +423,15 @@ def main() -> None:
             rounds.append(figures)
     finally:
         stop_gunicorn(server)
+        if worker:
+            stop_gunicorn(worker)  # the same: SIGTERM to its process group, then SIGKILL
     ratio = median([r["ratio_to_copy_dedupe"] for r in rounds])
     p99 = median([r["p99_ms"] for r in rounds])
     report(
         "otlp-ingest",
-        config="broker " + args.broker if args.broker else "no broker (rollups in-process)",
+        config=("broker " + args.broker if args.broker else "no broker (rollups in-process)")
+        + f", {args.write} write"
+        + (f", worker concurrency {args.worker_concurrency}" if worker else ""),
         clients=args.clients,
         spans_per_request=512,
         workers=args.workers,
@@ -373,7 +445,13 @@ def main() -> None:
         exactly_once=all(r["exactly_once"] for r in rounds),
         cpu_ms_per_request={
             part: round(median([r["cpu_ms_per_request"][part] for r in rounds]), 1)
-            for part in ("gunicorn", "postgres_backends", "decode_in_process", "map_in_process")
+            for part in (
+                "gunicorn",
+                "celery_worker",
+                "postgres_backends",
+                "decode_in_process",
+                "map_in_process",
+            )
         },
         target="ratio >= 0.5 (closed loop), p99 < 200 ms (paced at 0.5 x ceiling), 0 errors",
         met=ratio >= 0.5 and p99 < 200 and all(r["errors"] == 0 for r in rounds),

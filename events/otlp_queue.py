@@ -43,7 +43,12 @@ from django.db.models import Count, Min, Sum
 from django.utils import timezone
 
 from agentops_site.celery import app as celery_app
-from api.otlp.decode import Limits, decode_export_request, screen_export_request
+from api.otlp.decode import (
+    DecodedRequest,
+    Limits,
+    decode_export_request,
+    screen_export_request,
+)
 from events.models import OtlpBatch
 from events.otlp_ingest import FOREIGN_TRACE, TracesResult, ingest_traces, request_limits
 from events.spans import session_id_of
@@ -57,6 +62,8 @@ logger = logging.getLogger(__name__)
 PROCESS_TASK = "events.process_otlp_batch"
 # A row this old with no worker on it lost its message: the sweep writes it.
 SWEEP_AFTER = timedelta(seconds=30)
+# Most waiting batches of one grant written together (see process_batch).
+MERGE_BATCHES = 8
 # A batch waiting this long means no worker is writing: the project page says so.
 STALLED_AFTER = timedelta(minutes=1)
 # A batch whose write raised this many times (not for the database being away: Celery retries
@@ -68,9 +75,26 @@ CONTENT_TYPES = {"protobuf": "application/x-protobuf", "json": "application/json
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
 
 
-def queued() -> bool:
-    """True when `POST /v1/traces` should `accept` rather than write inline."""
-    return settings.OTLP_WRITE == "queued" and not celery_app.conf.task_always_eager
+def queued(now: datetime | None = None) -> bool:
+    """True when `POST /v1/traces` should `accept` rather than write inline: the write is
+    queued by configuration, and the queue is keeping up.
+
+    Backpressure: when the oldest waiting batch is older than OTLP_QUEUE_MAX_LAG_SECONDS, the
+    workers are not keeping up (a sustained overload, or no worker at all), and a request
+    writes inline instead: the queue's delay stays bounded, the senders slow down with their
+    answers instead of the data falling minutes behind, and an overloaded server spends its CPU
+    on the cheaper path (one decode, no copy; BENCHMARKS.md §5). One index probe per request.
+    """
+    if settings.OTLP_WRITE != "queued" or celery_app.conf.task_always_eager:
+        return False
+    oldest = (
+        OtlpBatch.objects.filter(done_at__isnull=True, failed_at__isnull=True)
+        .order_by("received_at")
+        .values_list("received_at", flat=True)
+        .first()
+    )
+    lag = timedelta(seconds=settings.OTLP_QUEUE_MAX_LAG_SECONDS)
+    return oldest is None or oldest >= (now or timezone.now()) - lag
 
 
 def accept(
@@ -150,7 +174,11 @@ def _send(batch_id: int) -> None:
             celery_app.tasks[PROCESS_TASK].apply(args=(batch_id,))
             return
         celery_app.send_task(
-            PROCESS_TASK, args=[batch_id], retry=True, retry_policy=PUBLISH_RETRY_POLICY
+            PROCESS_TASK,
+            args=[batch_id],
+            queue=settings.OTLP_WRITE_QUEUE or None,
+            retry=True,
+            retry_policy=PUBLISH_RETRY_POLICY,
         )
     except Exception:
         # Durable already: the sweep writes it within SWEEP_AFTER plus a minute.
@@ -159,58 +187,103 @@ def _send(batch_id: int) -> None:
         )
 
 
-def process_batch(batch_id: int, *, limits: Limits | None = None) -> TracesResult | None:
-    """Write one accepted batch; None when it is gone (written) or being written elsewhere.
+def process_batch(
+    batch_id: int, *, limits: Limits | None = None, merge: int | None = None
+) -> TracesResult | None:
+    """Write an accepted batch, with up to `merge` - 1 other waiting batches of the same grant
+    (default MERGE_BATCHES) in the same statements; None when it is gone (written) or being
+    written elsewhere.
 
-    Database errors propagate (the task retries them) and leave the row as it was. Any other
-    error is recorded on the row (`attempts`, `last_error`, and `failed_at` after MAX_ATTEMPTS)
-    and re-raised.
+    Merging costs nothing when the queue is short (there is nothing to merge) and, under load,
+    spares each batch its own transaction, statements and rollup message. Database errors
+    propagate (the task retries them) and leave the rows as they were. Any other error in a
+    merged write is retried batch by batch, so it is charged to its own batch: recorded on the
+    row (`attempts`, `last_error`, and `failed_at` after MAX_ATTEMPTS) and re-raised.
     """
     limits = limits or request_limits()
+    merge = MERGE_BATCHES if merge is None else merge
+    group: list[OtlpBatch] = []
     try:
         with transaction.atomic():
-            batch = (
-                OtlpBatch.objects.select_for_update(skip_locked=True)
-                .filter(pk=batch_id, done_at__isnull=True, failed_at__isnull=True)
-                .first()
+            pending = OtlpBatch.objects.select_for_update(skip_locked=True).filter(
+                done_at__isnull=True, failed_at__isnull=True
             )
-            if batch is None:
+            first = pending.filter(pk=batch_id).first()
+            if first is None:
                 return None
-            decoded = decode_export_request(
-                bytes(batch.body), content_type=CONTENT_TYPES[batch.encoding], limits=limits
-            )
-            result = ingest_traces(
-                decoded,
-                project_id=batch.project_id,
-                key_id=batch.key_id,
-                received_at=batch.received_at,
-            )
-            # The spans the screen refused were answered already; only the write's are news.
-            screened = {r.index for r in decoded.rejected}
-            late = [r for r in result.rejected if r["index"] not in screened]
-            answered = _foreign_before(late, batch.received_at)
-            late = [
-                r for r in late if r["reason"] != FOREIGN_TRACE or r["trace_id"] not in answered
-            ]
-            if late:
-                refused = TracesResult(rejected=late)
-                OtlpBatch.objects.filter(pk=batch.pk).update(
-                    body=b"",
-                    done_at=timezone.now(),
-                    refused_spans=len(late),
-                    last_error=refused.error_message(),
+            group = [first]
+            if merge > 1:
+                group += list(
+                    pending.filter(project_id=first.project_id, key_id=first.key_id)
+                    .exclude(pk=first.pk)
+                    .order_by("pk")[: merge - 1]
                 )
-                logger.warning(
-                    "OTLP batch %s: %s (after its answer)", batch.pk, refused.error_message()
-                )
-            else:
-                batch.delete()
-            return result
+            return _write(group, limits)
     except (OperationalError, InterfaceError):
         raise
     except Exception as exc:
-        _record_failure(batch_id, exc)
-        raise
+        if len(group) <= 1:
+            _record_failure(batch_id, exc)
+            raise
+    # A merged write failed: each batch alone, this one last so its outcome is the answer.
+    for other in group[1:]:
+        try:
+            process_batch(other.pk, limits=limits, merge=1)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("OTLP batch %s could not be written", other.pk)
+    return process_batch(batch_id, limits=limits, merge=1)
+
+
+def _write(group: list[OtlpBatch], limits: Limits) -> TracesResult:
+    """Decode the group's batches, write them as one request, then delete each batch, or keep
+    it as the record of the spans only the write refused."""
+    parts = []
+    offset = 0
+    spans, rejected = [], []
+    for batch in group:
+        decoded = decode_export_request(
+            bytes(batch.body), content_type=CONTENT_TYPES[batch.encoding], limits=limits
+        )
+        size = len(decoded.spans) + len(decoded.rejected)  # every position is in one of them
+        for item in (*decoded.spans, *decoded.rejected):
+            item.index += offset
+        spans.extend(decoded.spans)
+        rejected.extend(decoded.rejected)
+        parts.append((batch, offset, size, {r.index for r in decoded.rejected}))
+        offset += size
+    first = group[0]
+    result = ingest_traces(
+        DecodedRequest(spans=spans, rejected=rejected, encoding="protobuf"),
+        project_id=first.project_id,
+        key_id=first.key_id,
+        received_at=max(b.received_at for b in group),
+    )
+    written = []
+    for batch, start, size, screened in parts:
+        # The spans the screen refused were answered already; only the write's are news.
+        late = [
+            {**r, "index": r["index"] - start}
+            for r in result.rejected
+            if start <= r["index"] < start + size and r["index"] not in screened
+        ]
+        answered = _foreign_before(late, batch.received_at)
+        late = [r for r in late if r["reason"] != FOREIGN_TRACE or r["trace_id"] not in answered]
+        if not late:
+            written.append(batch.pk)
+            continue
+        refused = TracesResult(rejected=late)
+        OtlpBatch.objects.filter(pk=batch.pk).update(
+            body=b"",
+            done_at=timezone.now(),
+            refused_spans=len(late),
+            last_error=refused.error_message(),
+        )
+        logger.warning("OTLP batch %s: %s (after its answer)", batch.pk, refused.error_message())
+    if written:
+        OtlpBatch.objects.filter(pk__in=written).delete()
+    return result
 
 
 def _foreign_before(refusals: list[dict], received_at: datetime) -> set:

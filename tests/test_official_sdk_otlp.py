@@ -8,6 +8,7 @@ be told (its metrics exporter, hard-wired to otlp.agentops.ai) fails at once off
 no data points in these scripts, so nothing waits on it.
 """
 
+import contextlib
 import json
 import textwrap
 import time
@@ -16,12 +17,14 @@ from decimal import Decimal
 import pytest
 import requests
 
-from events.models import Event
+from events.models import Event, OtlpBatch
 from sessions.models import Session, TraceLog
+from tests.celery_worker import celery_broker, eventually, start_worker
 from tests.fake_llm_servers import FakeLLMServer
 from tests.official_sdk import OTLP_VERSION, run_official
 
 pytestmark = pytest.mark.django_db(transaction=True)
+__all__ = ["celery_broker"]
 
 NO_PHONE_HOME = {
     "HTTP_PROXY": "http://127.0.0.1:9",
@@ -83,8 +86,16 @@ def api(live_server, api_key, path):
     return response.json()
 
 
-def test_legacy_and_new_api_with_an_llm_call_and_the_log_upload(live_server, api_key, project):
-    with FakeLLMServer() as llm:
+@pytest.mark.parametrize("write", ["inline", "queued"])
+def test_legacy_and_new_api_with_an_llm_call_and_the_log_upload(
+    live_server, api_key, project, write, request, settings, tmp_path
+):
+    with contextlib.ExitStack() as stack:
+        if write == "queued":
+            # The product's default: answered once durable, written by a real Celery worker.
+            settings.OTLP_WRITE = "queued"
+            stack.enter_context(start_worker(request.getfixturevalue("celery_broker"), tmp_path))
+        llm = stack.enter_context(FakeLLMServer())
         out, result = agent(
             f"""
             import openai
@@ -132,6 +143,7 @@ def test_legacy_and_new_api_with_an_llm_call_and_the_log_upload(live_server, api
             live_server,
             api_key,
         )
+        eventually(lambda: not OtlpBatch.objects.exists(), what="every accepted batch written")
     assert "Error uploading logfile" not in result.stdout + result.stderr
     assert "Unexpected error during span export" not in result.stdout + result.stderr
     legacy = Session.objects.get(pk=out["legacy"])

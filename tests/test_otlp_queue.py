@@ -29,7 +29,7 @@ from projects.models import ApiKey
 from sessions.models import Session
 from tests.celery_worker import celery_broker, eventually, in_process, start_worker
 from tests.otlp_captures import to_otlp_json, to_protobuf, trace_requests
-from tests.test_otlp_endpoints import LEGACY, LLM, NEW_API, PB, post, sessions_of, token_for
+from tests.test_otlp_endpoints import CROSS, LEGACY, LLM, NEW_API, PB, post, sessions_of, token_for
 
 __all__ = ["celery_broker"]
 
@@ -223,9 +223,11 @@ def test_a_written_batch_equals_the_inline_write(key_row, project):
         result = accept(body, project, key_row)
         assert result.accepted_spans > 0 and not result.rejected
     assert not Session.objects.exists()
-    for batch_id in OtlpBatch.objects.order_by("pk").values_list("pk", flat=True):
-        assert otlp_queue.process_batch(batch_id) is not None
-        assert otlp_queue.process_batch(batch_id) is None  # gone: written once
+    ids = list(OtlpBatch.objects.order_by("pk").values_list("pk", flat=True))
+    for batch_id in ids:
+        # One at a time here (merging is tested below); then gone: written once.
+        assert otlp_queue.process_batch(batch_id, merge=1) is not None
+        assert otlp_queue.process_batch(batch_id) is None
     assert _summary(project) == inline and len(inline) >= 3
     assert not OtlpBatch.objects.exists()
 
@@ -311,3 +313,62 @@ def test_a_stalled_worker_is_named_on_the_project_page(key_row, project, client,
     page = client.get(f"/p/{project.slug}/").content.decode()
     assert "2 span batches waiting for the worker" in page
     assert f"{backlog.waiting_spans} spans" in page
+
+
+@pytest.mark.django_db
+def test_waiting_batches_are_merged_into_one_write_and_a_bad_one_is_charged_alone(key_row, project):
+    # The cross-process capture: children from one process, the root from another, in
+    # separate requests; merged, the root still sets the end state and the totals add up.
+    sent = bodies(CROSS)
+    for body in sent:
+        accept(body, project, key_row)
+    bad = accept(bodies(LLM)[0], project, key_row)
+    assert bad.accepted_spans == 3
+    bad_id = OtlpBatch.objects.order_by("-pk").values_list("pk", flat=True).first()
+    OtlpBatch.objects.filter(pk=bad_id).update(body=b"\xff\x00 broken")
+    first = OtlpBatch.objects.order_by("pk").first()
+    result = otlp_queue.process_batch(first.pk)
+    # The merged write failed on the broken batch; retried one by one, the good ones are
+    # written and the broken one alone is charged.
+    assert result is not None
+    assert list(OtlpBatch.objects.values_list("pk", "attempts")) == [(bad_id, 1)]
+    expected = sessions_of(CROSS)
+    for session_id in expected:
+        session = Session.objects.get(pk=session_id)
+        assert session.end_state and session.end_timestamp is not None
+    # Without the broken one, the same requests merge into one write with the same outcome.
+    inline = _summary(project)
+    Event.objects.filter(project=project).delete()
+    Session.objects.filter(project=project).delete()
+    OtlpBatch.objects.all().delete()
+    for body in sent:
+        accept(body, project, key_row)
+    first = OtlpBatch.objects.order_by("pk").first()
+    merged = otlp_queue.process_batch(first.pk)
+    assert merged.accepted_spans == sum(
+        len(ExportTraceServiceRequest.FromString(b).resource_spans[0].scope_spans[0].spans)
+        for b in sent
+    )
+    assert not OtlpBatch.objects.exists()
+    assert _summary(project) == inline
+
+
+def test_a_queue_falling_behind_makes_requests_write_inline_until_it_catches_up(
+    celery_broker, client, api_key, project, settings
+):
+    settings.OTLP_WRITE = "queued"
+    settings.OTLP_QUEUE_MAX_LAG_SECONDS = 2
+    key = ApiKey.objects.get(project=project)
+    legacy = bodies(LEGACY)
+    # A batch that has waited 5 s: no worker is keeping up.
+    accept(legacy[0], project, key, now=timezone.now() - timedelta(seconds=5))
+    (request,) = trace_requests(LLM)
+    response = post(client, to_protobuf(request).SerializeToString(), X_AGENTOPS_API_KEY=api_key)
+    assert response.status_code == 200
+    # Written before the answer (backpressure), not queued behind the old batch.
+    assert OtlpBatch.objects.count() == 1
+    assert Session.objects.get(project=project).llm_count == 2
+    # Caught up: the next request is queued again.
+    otlp_queue.process_pending(older_than=timedelta(0))
+    assert post(client, legacy[1], X_AGENTOPS_API_KEY=api_key).status_code == 200
+    assert OtlpBatch.objects.count() == 1
