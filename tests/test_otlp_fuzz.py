@@ -3,6 +3,7 @@
 a 2xx or a typed 4xx, never a 5xx; a 200 from /v1/traces accounts for every span (stored or
 refused), and the session totals stay equal to the events."""
 
+import contextlib
 import uuid
 
 import orjson
@@ -14,6 +15,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from agentops_site.celery import app as celery_app
+from api.otlp.decode import (
+    Limits,
+    OtlpError,
+    decode_export_request,
+    screen_export_request,
+)
 from sessions.totals import recompute_totals
 
 pytestmark = pytest.mark.django_db
@@ -79,20 +87,40 @@ def build(drawn: list[dict]) -> ExportTraceServiceRequest:
     return message
 
 
-@seed(20261130)
-@FUZZ
-@given(drawn=st.lists(spans, max_size=6), as_json=st.booleans())
-def test_any_spans_are_stored_or_refused_one_by_one_never_a_5xx(client, api_key, drawn, as_json):
+def encoded(drawn: list[dict], as_json: bool) -> tuple[bytes, str]:
     from tests.otlp_captures import to_otlp_json
 
     message = build(drawn)
     if as_json:
-        body, content_type = orjson.dumps(to_otlp_json(message)), "application/json"
-    else:
-        body, content_type = message.SerializeToString(), "application/x-protobuf"
-    response = client.post(
-        "/v1/traces", body, content_type=content_type, HTTP_X_AGENTOPS_API_KEY=api_key
-    )
+        return orjson.dumps(to_otlp_json(message)), "application/json"
+    return message.SerializeToString(), "application/x-protobuf"
+
+
+@contextlib.contextmanager
+def write_mode(mode: str, settings_fixture):
+    """The endpoint's write: "inline", or "queued" (accepted, never written here: this test's
+    transaction never commits, so no message is sent)."""
+    saved = celery_app.conf.task_always_eager
+    settings_fixture.OTLP_WRITE = mode
+    celery_app.conf.task_always_eager = False
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = saved
+
+
+@pytest.mark.parametrize("mode", ["inline", "queued"])
+@seed(20261130)
+@FUZZ
+@given(drawn=st.lists(spans, max_size=6), as_json=st.booleans())
+def test_any_spans_are_stored_or_refused_one_by_one_never_a_5xx(
+    client, api_key, settings, mode, drawn, as_json
+):
+    body, content_type = encoded(drawn, as_json)
+    with write_mode(mode, settings):
+        response = client.post(
+            "/v1/traces", body, content_type=content_type, HTTP_X_AGENTOPS_API_KEY=api_key
+        )
     assert response.status_code == 200, response.content
     if as_json:
         rejected = int(response.json().get("partialSuccess", {}).get("rejectedSpans", 0))
@@ -101,6 +129,38 @@ def test_any_spans_are_stored_or_refused_one_by_one_never_a_5xx(client, api_key,
         rejected = rejected.rejected_spans
     assert 0 <= rejected <= len(drawn)
     assert recompute_totals(fix=False)[1] == []
+
+
+@seed(20261130)
+@FUZZ
+@given(drawn=st.lists(spans, max_size=6), as_json=st.booleans(), max_spans=st.integers(1, 8))
+def test_the_queued_write_screen_refuses_exactly_what_the_decode_refuses(
+    drawn, as_json, max_spans
+):
+    body, content_type = encoded(drawn, as_json)
+    limits = Limits(max_spans=max_spans)
+    screened = screen_export_request(body, content_type=content_type, limits=limits)
+    decoded = decode_export_request(body, content_type=content_type, limits=limits)
+    assert screened.rejected == decoded.rejected
+    assert screened.spans == [(s.index, s.trace_id, s.span_id) for s in decoded.spans]
+
+
+@seed(20261130)
+@FUZZ
+@given(
+    body=st.binary(max_size=300),
+    content_type=st.sampled_from(["application/x-protobuf", "application/json", "text/plain"]),
+    encoding=st.sampled_from(["", "gzip", "deflate", "br"]),
+)
+def test_the_screen_and_the_decode_refuse_any_bytes_alike(body, content_type, encoding):
+    def outcome(function):
+        try:
+            result = function(body, content_type=content_type, content_encoding=encoding)
+        except OtlpError as exc:
+            return type(exc), exc.message
+        return "ok", result.rejected
+
+    assert outcome(screen_export_request) == outcome(decode_export_request)
 
 
 @seed(20261130)
