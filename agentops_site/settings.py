@@ -214,7 +214,7 @@ OTLP_WRITE = env_choice("OTLP_WRITE", "queued", ("queued", "inline"))
 OTLP_WRITE_QUEUE = env_str("OTLP_WRITE_QUEUE", "")
 # Backpressure: once the oldest queued request has waited this long, requests write inline
 # until the workers catch up (events/otlp_queue.py `queued`).
-OTLP_QUEUE_MAX_LAG_SECONDS = env_int("OTLP_QUEUE_MAX_LAG_SECONDS", 2, minimum=0)
+OTLP_QUEUE_MAX_LAG_SECONDS = env_int("OTLP_QUEUE_MAX_LAG_SECONDS", 10, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 
 # --- Celery ---------------------------------------------------------------------------------

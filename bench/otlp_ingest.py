@@ -272,11 +272,12 @@ def paced_run(port: int, api_key: str, work, rate: float, seed: int) -> dict:
     }
 
 
-def start_write_worker(env: dict, concurrency: int) -> subprocess.Popen:
+def start_write_worker(env: dict, concurrency: int, nice: int = 0) -> subprocess.Popen:
     """The queued write's Celery worker, on WRITE_QUEUE only (rollups stay queued and purged,
-    as before the queued write, so the figures compare)."""
+    as before the queued write, so the figures compare); `nice` > 0 runs it at that niceness."""
     proc = subprocess.Popen(
         [
+            *(["nice", "-n", str(nice)] if nice else []),
             str(ROOT / ".venv/bin/celery"),
             "-A",
             "agentops_site",
@@ -296,6 +297,15 @@ def start_write_worker(env: dict, concurrency: int) -> subprocess.Popen:
     )
     time.sleep(5)  # its pool forks and connects; a message sent earlier waits in Redis anyway
     return proc
+
+
+def newest_batch_id() -> int:
+    """The last id the queued write gave a batch (ids grow; TRUNCATE does not reset them)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_value FROM events_otlp_batch_id_seq")
+        return cursor.fetchone()[0]
 
 
 def wait_until_written(since: float, timeout: float = 600) -> float:
@@ -333,6 +343,13 @@ def main() -> None:
     parser.add_argument("--db", default=DB_NAME)
     parser.add_argument("--write", choices=("queued", "inline"), default="queued")
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--worker-nice", type=int, default=0, help="the worker's niceness")
+    parser.add_argument(
+        "--paced-ratio",
+        type=float,
+        default=TARGET_RATIO,
+        help="the paced phase's offered rate as a fraction of the ceiling (the target's: 0.5)",
+    )
     args = parser.parse_args()
     if args.write == "queued" and not args.broker:
         parser.error("--write queued needs --broker (the worker's Redis)")
@@ -350,7 +367,11 @@ def main() -> None:
     truncate_events()
     project, api_key = setup_project()
     server = start_gunicorn(env, args.port, args.workers)
-    worker = start_write_worker(env, args.worker_concurrency) if args.write == "queued" else None
+    worker = (
+        start_write_worker(env, args.worker_concurrency, args.worker_nice)
+        if args.write == "queued"
+        else None
+    )
     rounds = []
     try:
         for n in range(args.rounds):
@@ -381,13 +402,16 @@ def main() -> None:
             # Latency at the throughput the target asks for (0.5 x COPY-with-dedupe), on fresh
             # traces of the same shape.
             truncate_events()
+            last_batch = newest_batch_id()
             paced = paced_run(
                 args.port,
                 api_key,
                 plan(args.clients, args.batches, seed=1000 + n),
-                rate=TARGET_RATIO * copy_dedupe / SPANS_PER_REQUEST,
+                rate=args.paced_ratio * copy_dedupe / SPANS_PER_REQUEST,
                 seed=n,
             )
+            paced["ratio_of_ceiling"] = args.paced_ratio
+            paced["queued_requests"] = newest_batch_id() - last_batch
             paced["drained_s_after_last_answer"] = round(
                 wait_until_written(time.perf_counter()), 2
             )
@@ -431,7 +455,8 @@ def main() -> None:
         "otlp-ingest",
         config=("broker " + args.broker if args.broker else "no broker (rollups in-process)")
         + f", {args.write} write"
-        + (f", worker concurrency {args.worker_concurrency}" if worker else ""),
+        + (f", worker concurrency {args.worker_concurrency}" if worker else "")
+        + (f", worker nice {args.worker_nice}" if worker and args.worker_nice else ""),
         clients=args.clients,
         spans_per_request=512,
         workers=args.workers,
