@@ -39,7 +39,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from agentops_site.celery import app as celery_app
@@ -372,26 +372,34 @@ class Backlog:
     stalled: bool  # some batch has waited over STALLED_AFTER: no worker is writing
 
 
-def backlog(project_id: uuid.UUID, *, now: datetime | None = None) -> Backlog:
-    """The project's queued OTLP requests, in at most five queries on a nearly empty table."""
+def backlog(project_id: uuid.UUID | None = None, *, now: datetime | None = None) -> Backlog:
+    """The queued OTLP requests of a project (of all projects with None): one query, plus one
+    per kind of trouble there is to name."""
     now = now or timezone.now()
-    rows = OtlpBatch.objects.filter(project_id=project_id)
-    waiting = rows.filter(done_at__isnull=True, failed_at__isnull=True).aggregate(
-        n=Count("pk"), spans=Sum("span_count"), oldest=Min("received_at")
+    rows = OtlpBatch.objects.all()
+    if project_id is not None:
+        rows = rows.filter(project_id=project_id)
+    waiting = Q(done_at__isnull=True, failed_at__isnull=True)
+    failed = Q(failed_at__isnull=False, done_at__isnull=True)
+    refused = Q(done_at__isnull=False)
+    counts = rows.aggregate(
+        waiting=Count("pk", filter=waiting),
+        spans=Sum("span_count", filter=waiting),
+        oldest=Min("received_at", filter=waiting),
+        failed=Count("pk", filter=failed),
+        refused=Sum("refused_spans", filter=refused),
     )
-    failed = rows.filter(failed_at__isnull=False, done_at__isnull=True)
-    refused = rows.filter(done_at__isnull=False)
-    latest_failed = failed.order_by("-failed_at").values_list("last_error", flat=True).first()
-    latest_refused = refused.order_by("-done_at").values_list("last_error", flat=True).first()
+
+    def latest(condition: Q, order: str) -> str:
+        return rows.filter(condition).order_by(order).values_list("last_error", flat=True).first()
+
     return Backlog(
-        waiting=waiting["n"],
-        waiting_spans=waiting["spans"] or 0,
-        oldest_waiting=waiting["oldest"],
-        failed=failed.count() if latest_failed is not None else 0,
-        failed_error=latest_failed or "",
-        refused_spans=(refused.aggregate(n=Sum("refused_spans"))["n"] or 0)
-        if latest_refused is not None
-        else 0,
-        refused_error=latest_refused or "",
-        stalled=waiting["oldest"] is not None and waiting["oldest"] < now - STALLED_AFTER,
+        waiting=counts["waiting"],
+        waiting_spans=counts["spans"] or 0,
+        oldest_waiting=counts["oldest"],
+        failed=counts["failed"],
+        failed_error=latest(failed, "-failed_at") if counts["failed"] else "",
+        refused_spans=counts["refused"] or 0,
+        refused_error=latest(refused, "-done_at") if counts["refused"] else "",
+        stalled=counts["oldest"] is not None and counts["oldest"] < now - STALLED_AFTER,
     )

@@ -372,3 +372,20 @@ def test_a_queue_falling_behind_makes_requests_write_inline_until_it_catches_up(
     otlp_queue.process_pending(older_than=timedelta(0))
     assert post(client, legacy[1], X_AGENTOPS_API_KEY=api_key).status_code == 200
     assert OtlpBatch.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_otlp_batches_command_shows_the_queue_and_writes_it_now(key_row, project):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    (body,) = bodies(LLM)
+    accept(body, project, key_row)
+    out = StringIO()
+    call_command("otlp_batches", stdout=out)
+    assert "waiting: 1 batch(es), 3 span(s), oldest received" in out.getvalue()
+    out = StringIO()
+    call_command("otlp_batches", "--write-now", stdout=out)
+    assert "wrote 1 batch(es)" in out.getvalue() and "waiting: 0 batch(es)" in out.getvalue()
+    assert Session.objects.get(project=project).llm_count == 2

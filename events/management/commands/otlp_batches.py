@@ -1,7 +1,6 @@
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand
-from django.db.models import Count, Min, Q, Sum
 
 from events import otlp_queue
 from events.models import OtlpBatch
@@ -26,22 +25,16 @@ class Command(BaseCommand):
         if write_now:
             written = otlp_queue.process_pending(older_than=timedelta(0))
             self.stdout.write(f"wrote {written} batch(es)")
-        summary = OtlpBatch.objects.aggregate(
-            waiting=Count("pk", filter=Q(done_at__isnull=True, failed_at__isnull=True)),
-            spans=Sum("span_count", filter=Q(done_at__isnull=True, failed_at__isnull=True)),
-            oldest=Min("received_at", filter=Q(done_at__isnull=True, failed_at__isnull=True)),
-            failed=Count("pk", filter=Q(failed_at__isnull=False, done_at__isnull=True)),
-            refused=Sum("refused_spans", filter=Q(done_at__isnull=False)),
-        )
+        summary = otlp_queue.backlog()
         self.stdout.write(
-            f"waiting: {summary['waiting']} batch(es), {summary['spans'] or 0} span(s)"
+            f"waiting: {summary.waiting} batch(es), {summary.waiting_spans} span(s)"
             + (
-                f", oldest received {summary['oldest']:%Y-%m-%d %H:%M:%S} UTC"
-                if summary["oldest"]
+                f", oldest received {summary.oldest_waiting:%Y-%m-%d %H:%M:%S} UTC"
+                if summary.oldest_waiting
                 else ""
             )
         )
-        self.stdout.write(f"failed: {summary['failed']} batch(es)")
+        self.stdout.write(f"failed: {summary.failed} batch(es)")
         for batch in OtlpBatch.objects.filter(failed_at__isnull=False, done_at__isnull=True)[:20]:
             self.stdout.write(f"  {batch.pk} ({batch.span_count} spans): {batch.last_error}")
-        self.stdout.write(f"refused after acceptance: {summary['refused'] or 0} span(s)")
+        self.stdout.write(f"refused after acceptance: {summary.refused_spans} span(s)")
