@@ -84,6 +84,13 @@ def _shown(ov, day):
     return {k: v for k, v in fields.items() if v}, models
 
 
+def _unit(now):
+    """A minute, or less in the first minutes of a day: these tests place events up to 30 units
+    before `now`, and all of them must fall on today (CI may run at 00:10 UTC)."""
+    since_midnight = now - now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return min(timedelta(minutes=1), since_midnight / 40)
+
+
 def assert_today_is_exact(project, now):
     today = now.date()
     want_totals, want_models = _direct(project, today)
@@ -94,15 +101,16 @@ def assert_today_is_exact(project, now):
 
 def test_events_after_todays_rollup_show_up_once(project):
     now = timezone.now()
-    s = make_session(project, start=now - timedelta(minutes=30), state="Success", end=now)
-    old = make_event(s, at=now - timedelta(minutes=29), model="gpt-4o", prompt=10, cost=Decimal(1))
-    make_event(s, at=now - timedelta(minutes=28), model="gpt-4o", prompt=5)  # received "now": tail
-    _received(old, now - timedelta(minutes=20))  # long before the cut-off: in the totals only
+    unit = _unit(now)
+    s = make_session(project, start=now - 30 * unit, state="Success", end=now)
+    old = make_event(s, at=now - 29 * unit, model="gpt-4o", prompt=10, cost=Decimal(1))
+    make_event(s, at=now - 28 * unit, model="gpt-4o", prompt=5)  # received "now": tail
+    _received(old, now - timedelta(minutes=20))  # before the cut-off (even yesterday): totals
     rollups.rollup_days(project.id, [now.date()])
     row = DailyRollup.objects.get(project=project, day=now.date())
     assert [r["n"] for r in row.tail] == [1]  # the event received within the margin
     # Arrived after the rollup read, no worker since.
-    make_event(s, at=now - timedelta(minutes=1), model="claude-3-5-sonnet", completion=3)
+    make_event(s, at=now - 1 * unit, model="claude-3-5-sonnet", completion=3)
     make_event(s, at=now - timedelta(seconds=5), event_type="errors")
     ov = _overview(project, now)
     today = dict(ov.buckets)[now.date()]
@@ -119,11 +127,12 @@ def test_a_batch_still_open_when_the_rollup_read_counts_once(project):
     """Received (stamped) before the rollup started but committed after it read: the margin
     keeps it after the cut-off, so the live part finds it and the tail never held it."""
     now = timezone.now()
-    s = make_session(project, start=now - timedelta(minutes=10))
-    make_event(s, at=now - timedelta(minutes=9), model="m", prompt=1)
+    unit = _unit(now)
+    s = make_session(project, start=now - 10 * unit)
+    make_event(s, at=now - 9 * unit, model="m", prompt=1)
     rollups.rollup_days(project.id, [now.date()])
     cut_off = DailyRollup.objects.get(project=project, day=now.date()).tail_since
-    late = make_event(s, at=now - timedelta(minutes=8), model="m", prompt=100, cost=Decimal(2))
+    late = make_event(s, at=now - 8 * unit, model="m", prompt=100, cost=Decimal(2))
     _received(late, cut_off + timedelta(seconds=1))  # before the rollup's start
     today = dict(_overview(project, now).buckets)[now.date()]
     assert (today.events["llms"], today.prompt_tokens, today.cost) == (2, 101, Decimal(2))
@@ -132,10 +141,11 @@ def test_a_batch_still_open_when_the_rollup_read_counts_once(project):
 
 def test_the_next_rollup_folds_the_live_part_in(project):
     now = timezone.now()
-    s = make_session(project, start=now - timedelta(minutes=10))
-    make_event(s, at=now - timedelta(minutes=9), event_type="tools")
+    unit = _unit(now)
+    s = make_session(project, start=now - 10 * unit)
+    make_event(s, at=now - 9 * unit, event_type="tools")
     rollups.rollup_days(project.id, [now.date()])
-    make_event(s, at=now - timedelta(minutes=8), event_type="tools")
+    make_event(s, at=now - 8 * unit, event_type="tools")
     assert_today_is_exact(project, now)
     rollups.rollup_days(project.id, [now.date()])
     assert DailyRollup.objects.get(project=project, day=now.date()).events_tools == 2
@@ -144,8 +154,9 @@ def test_the_next_rollup_folds_the_live_part_in(project):
 
 def test_today_without_a_rollup_row_is_aggregated_live(project):
     now = timezone.now()
-    s = make_session(project, start=now - timedelta(minutes=10), state="Fail", end=now)
-    make_event(s, at=now - timedelta(minutes=9), model="gpt-4o", prompt=7, cost=Decimal("0.5"))
+    unit = _unit(now)
+    s = make_session(project, start=now - 10 * unit, state="Fail", end=now)
+    make_event(s, at=now - 9 * unit, model="gpt-4o", prompt=7, cost=Decimal("0.5"))
     assert not DailyRollup.objects.filter(project=project).exists()
     ov = _overview(project, now)
     assert (ov.rolled_up_days, ov.live_days) == (0, 7)
@@ -155,17 +166,19 @@ def test_today_without_a_rollup_row_is_aggregated_live(project):
 def test_a_todays_row_without_a_tail_is_ignored(project):
     """A row written before rollups kept a tail cannot be corrected: today is read live."""
     now = timezone.now()
-    s = make_session(project, start=now - timedelta(minutes=10))
-    make_event(s, at=now - timedelta(minutes=9), event_type="apis")
+    unit = _unit(now)
+    s = make_session(project, start=now - 10 * unit)
+    make_event(s, at=now - 9 * unit, event_type="apis")
     DailyRollup.objects.create(project=project, day=now.date(), events_apis=40, sessions_total=9)
     assert_today_is_exact(project, now)
 
 
 def test_the_tail_stores_money_exactly(project):
     now = timezone.now()
-    s = make_session(project, start=now - timedelta(minutes=10))
-    make_event(s, at=now - timedelta(minutes=9), model="x", cost=Decimal("0.0000000001"))
-    make_event(s, at=now - timedelta(minutes=9), model="x", cost=Decimal("12.5"))
+    unit = _unit(now)
+    s = make_session(project, start=now - 10 * unit)
+    make_event(s, at=now - 9 * unit, model="x", cost=Decimal("0.0000000001"))
+    make_event(s, at=now - 9 * unit, model="x", cost=Decimal("12.5"))
     rollups.rollup_days(project.id, [now.date()])
     row = DailyRollup.objects.get(project=project, day=now.date())
     (tail,) = rollups.tail_rows(row)
