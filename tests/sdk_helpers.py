@@ -110,6 +110,18 @@ def fresh_default_client(monkeypatch, api_key: str, url: str) -> agentops.Client
     return agentops.get_client()
 
 
+def stop_sender(client: agentops.Client, timeout: float = 30.0) -> None:
+    """Stop the client's background sender and wait for its thread. A request it still has in
+    flight (a create_session retry begun while the server was away) must reach the live server
+    while the test's database is there, not during its teardown (a deadlock with the TRUNCATE)."""
+    sender = client._sender
+    sender._stopped = True
+    sender.kick()
+    if sender._thread is not None:
+        sender._thread.join(timeout)
+        assert not sender._thread.is_alive(), "the SDK's sender thread did not stop"
+
+
 def sdk_process(script: str, *, api_key: str, url: str, **env) -> subprocess.Popen:
     """A separate Python process running `script` with our SDK."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AGENTOPS_")}

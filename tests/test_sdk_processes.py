@@ -11,7 +11,7 @@ import pytest
 
 from events.models import Event
 from sessions.models import Session
-from tests.sdk_helpers import CuttableProxy, fresh_default_client, sdk_process
+from tests.sdk_helpers import CuttableProxy, fresh_default_client, sdk_process, stop_sender
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -167,6 +167,7 @@ def test_a_session_started_while_the_server_is_away_is_registered_when_it_return
     time.sleep(1.0)
     proxy.open()
     session.end_session("Success")
+    stop_sender(client)  # its create_session retry may still be on its way
     row = Session.objects.get(pk=session.session_id)
     assert row.end_state == "Success"
     assert set(Event.objects.filter(session=row).values_list("id", flat=True)) == sent
