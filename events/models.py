@@ -158,7 +158,15 @@ class OtlpBatch(models.Model):
 
     class Meta:
         db_table = "events_otlp_batch"
-        indexes = [models.Index(fields=["received_at"], name="otlp_batch_received")]
+        # Only the waiting batches: every /v1/traces request reads the oldest of them
+        # (otlp_queue.queued), and the kept records of refusals must not lengthen that probe.
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="otlp_batch_waiting",
+                condition=Q(done_at__isnull=True, failed_at__isnull=True),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"OTLP batch {self.pk} ({self.span_count} spans)"
