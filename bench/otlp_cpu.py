@@ -4,7 +4,8 @@ process spends before Postgres sees the request, split by stage.
 Each request is bench/otlp_spans.py's agentops 0.4-shaped batch (bench/otlp_ingest.py's), timed
 with `time.process_time`: protobuf decode into spans (api/otlp/decode.py), the mapping onto rows
 (events/spans.py `map_spans`: vocabularies, span document, validation and payload JSON,
-pricing), grouping by trace and the write's JSON parameters (events/storage/postgres.py). Prints
+pricing), grouping by trace and the write's traces parameter (events/storage/postgres.py; the
+rows' binary COPY needs a connection: bench/otlp_queue_cpu.py times the whole write). Prints
 the median per stage over `--requests` (after 3 warm-up requests), and with `--split` each part
 of the mapping timed on its own (min of 7 runs over one request). The process is loaded and
 frozen as agentops_site/wsgi.py leaves a worker. On this shared 2-core machine a run's figures
@@ -31,7 +32,7 @@ def request_stages(body: bytes) -> dict[str, float]:
     from api.otlp.decode import decode_export_request
     from events.otlp_ingest import group_by_trace
     from events.spans import map_spans
-    from events.storage.postgres import trace_params
+    from events.storage.postgres import trace_document
 
     t0 = time.process_time()
     decoded = decode_export_request(body, content_type="application/x-protobuf")
@@ -39,9 +40,9 @@ def request_stages(body: bytes) -> dict[str, float]:
     mapped = map_spans(decoded.spans)
     t2 = time.process_time()
     traces, _ = group_by_trace(mapped, [s.index for s in decoded.spans])
-    trace_params(traces)
+    trace_document(traces)
     t3 = time.process_time()
-    return {"decode": t1 - t0, "map": t2 - t1, "group_and_sql_params": t3 - t2}
+    return {"decode": t1 - t0, "map": t2 - t1, "group_and_trace_document": t3 - t2}
 
 
 def best_of(fn, runs: int = 7) -> float:

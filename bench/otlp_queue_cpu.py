@@ -14,6 +14,7 @@ drain rate (BENCHMARKS.md §5, "the queued write").
 """
 
 import argparse
+import gc
 import os
 import random
 import subprocess
@@ -77,6 +78,7 @@ def main() -> None:
     from projects.models import ApiKey
 
     redis.Redis.from_url(args.broker).delete(QUEUE)
+    gc.freeze()  # as a web worker (agentops_site/wsgi.py) and a Celery worker (celery.py) do
     truncate_events()
     project, _ = setup_project()
     key = ApiKey.objects.filter(project=project).first()

@@ -9,6 +9,7 @@ from contextlib import nullcontext
 
 import orjson
 from django.db import OperationalError, connection, connections, router, transaction
+from psycopg.types.json import set_json_dumps
 
 from events.models import Event
 from events.rows import EXPORT_SECTIONS, wrap_message_content
@@ -140,14 +141,12 @@ def _statement_scope():
     return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
-def _batch_document(rows: list[EventRow], session_ids: list | None = None) -> str:
+def _batch_document(rows: list[EventRow]) -> str:
     """The rows as one JSON array: money as decimal strings (exact), times as ISO 8601 with
-    offset and microseconds, the payload as the validated JSON text itself; session_ids (one per
-    row) adds each row's session_id, for a request of several traces."""
+    offset and microseconds, the payload as the validated JSON text itself."""
     return orjson.dumps(
         [
             {
-                "session_id": None if session_ids is None else session_ids[n],
                 "id": r.id,
                 "event_type": r.event_type,
                 "init_timestamp": r.init_timestamp,
@@ -164,7 +163,7 @@ def _batch_document(rows: list[EventRow], session_ids: list | None = None) -> st
                 "span_id": r.span_id,
                 "parent_span_id": r.parent_span_id,
             }
-            for n, r in enumerate(rows)
+            for r in rows
         ]
     ).decode()
 
@@ -283,9 +282,10 @@ def summarize_new_event_ranges() -> int | None:
 
 # --- OTLP traces (events/otlp_ingest.py) -----------------------------------------------------
 # A request's spans, grouped by trace, are written in two statements whatever the number of
-# traces: the first creates the sessions that do not exist yet (INSERT ... ON CONFLICT DO
-# NOTHING: several processes may send a trace's first spans at once, and a conflicting insert
-# waits for the other's commit instead of failing); the second, which starts after it and so
+# traces (and a COPY of their rows in between): the first creates the sessions that do not exist
+# yet (INSERT ... ON CONFLICT DO NOTHING: several processes may send a trace's first spans at
+# once, and a conflicting insert waits for the other's commit instead of failing); the second,
+# which starts after it and so
 # sees every session committed by then, keeps only the traces that are sessions of the grant's
 # project, inserts their events, adds the inserted rows to the totals, applies a root span's
 # session fields and records the key's use. A trace id another project owns matches no session
@@ -307,6 +307,41 @@ WHERE EXISTS (
 )
 ON CONFLICT (id) DO NOTHING
 """
+
+# The rows themselves do not travel as one JSON document (the v2 path's way, above): at 512+
+# spans a request, Postgres parsing that document (~1 MB of JSON a request, then every field
+# converted out of it) was half its CPU for the write. They are COPYed in binary into a
+# temporary table of the transaction, each payload as the JSON text validation produced, and
+# the statement reads them from there: ~10-15 ms less Postgres CPU per 512 spans, ~1 ms more
+# Python (bench/otlp_queue_cpu.py; BENCHMARKS.md §5). Dropped at the end of the write, so that
+# two writes in one transaction (tests, a savepoint retried) each start empty; ON COMMIT DROP
+# covers a write that failed half way. Temporary and per transaction: PgBouncer's transaction
+# pooling keeps working.
+_SPAN_ROWS = "otlp_span_rows"
+_SPAN_ROW_COLUMNS = (
+    ("id", "uuid"),
+    ("session_id", "uuid"),
+    ("event_type", "text"),
+    ("init_timestamp", "timestamptz"),
+    ("end_timestamp", "timestamptz"),
+    ("agent_id", "uuid"),
+    ("name", "text"),
+    ("model", "text"),
+    ("prompt_tokens", "int4"),
+    ("completion_tokens", "int4"),
+    ("cost", "numeric"),
+    ("cost_source", "text"),
+    ("trigger_event_id", "uuid"),
+    ("payload", "jsonb"),
+    ("span_id", "text"),
+    ("parent_span_id", "text"),
+)
+_CREATE_SPAN_ROWS_SQL = (
+    f"CREATE TEMPORARY TABLE {_SPAN_ROWS} ("
+    + ", ".join(f"{name} {type_}" for name, type_ in _SPAN_ROW_COLUMNS)
+    + ") ON COMMIT DROP"
+)
+_COPY_SPAN_ROWS_SQL = f"COPY {_SPAN_ROWS} FROM STDIN (FORMAT BINARY)"
 
 _ADD_TRACE_TOTALS = ",\n        ".join(
     f"{field} = s.{field} + coalesce(agg.{name}, 0)" for field, name in SQL_NAME_OF_FIELD.items()
@@ -334,12 +369,7 @@ ins AS (
     SELECT r.id, r.session_id, %(project_id)s, r.event_type, r.init_timestamp, r.end_timestamp,
            %(now)s, r.agent_id, r.name, r.model, r.prompt_tokens, r.completion_tokens, r.cost,
            r.cost_source, r.trigger_event_id, r.payload, r.span_id, r.parent_span_id
-    FROM jsonb_to_recordset(%(batch)s::jsonb) AS r(
-        id uuid, session_id uuid, event_type text, init_timestamp timestamptz,
-        end_timestamp timestamptz, agent_id uuid, name text, model text, prompt_tokens integer,
-        completion_tokens integer, cost numeric, cost_source text, trigger_event_id uuid,
-        payload jsonb, span_id text, parent_span_id text
-    )
+    FROM {_SPAN_ROWS} AS r
     WHERE r.session_id IN (SELECT id FROM target) AND NOT EXISTS ({_STORED_UNDER_ANOTHER_TIME})
     ON CONFLICT (id, init_timestamp) DO NOTHING
     RETURNING session_id, event_type, prompt_tokens, completion_tokens, cost
@@ -418,12 +448,16 @@ def write_traces(traces, *, project_id, key_id, now, received_at=None) -> dict:
         "now": now,
         "received_at": received_at or now,
         "used_before": now - LAST_USED_RESOLUTION,
-        **trace_params(traces),
+        "traces": trace_document(traces),
     }
-    with _statement_scope(), server_binding_cursor() as cursor:
+    # Always a transaction (a savepoint inside the caller's): the rows' table lives in it.
+    with transaction.atomic(), server_binding_cursor() as cursor:
         cursor.execute(_CREATE_TRACE_SESSIONS_SQL, params)
+        cursor.execute(_CREATE_SPAN_ROWS_SQL)
+        _copy_span_rows(cursor, traces)
         cursor.execute(_WRITE_TRACES_SQL, params)
         key_live, written = cursor.fetchone()
+        cursor.execute(f"DROP TABLE {_SPAN_ROWS}")
     if not key_live:
         raise KeyRevoked
     if isinstance(written, str):  # json_agg arrives as text through some adapters
@@ -431,11 +465,10 @@ def write_traces(traces, *, project_id, key_id, now, received_at=None) -> dict:
     return {uuid.UUID(sid): n for sid, n in (written or [])}
 
 
-def trace_params(traces) -> dict[str, str]:
-    """The two JSON parameters of the trace statements: "traces" (one object per trace: id,
-    started, sdk_version, has_root and the root's fields) and "batch" (_batch_document of every
-    trace's rows, each with its session_id)."""
-    trace_doc = orjson.dumps(
+def trace_document(traces) -> str:
+    """The traces parameter of the trace statements, as JSON text: one object per trace (id,
+    started, sdk_version, has_root and the root's fields)."""
+    return orjson.dumps(
         [
             {
                 "id": t.session_id,
@@ -447,10 +480,43 @@ def trace_params(traces) -> dict[str, str]:
             for t in traces
         ]
     ).decode()
-    batch = _batch_document(
-        [r for t in traces for r in t.rows], [t.session_id for t in traces for _ in t.rows]
-    )
-    return {"traces": trace_doc, "batch": batch}
+
+
+def _copy_span_rows(cursor, traces) -> None:
+    """Every trace's rows into the transaction's otlp_span_rows, by binary COPY."""
+    raw = getattr(cursor, "cursor", cursor)  # Django's wrapper, or psycopg's own cursor
+    # A jsonb value goes over binary COPY as a version byte and its JSON text: the payload's
+    # text is sent as it is, never decoded and dumped again.
+    set_json_dumps(_json_text, context=raw)
+    with raw.copy(_COPY_SPAN_ROWS_SQL) as copy:
+        copy.set_types([type_ for _, type_ in _SPAN_ROW_COLUMNS])
+        for t in traces:
+            session_id = t.session_id
+            for r in t.rows:
+                copy.write_row(
+                    (
+                        r.id,
+                        session_id,
+                        r.event_type,
+                        r.init_timestamp,
+                        r.end_timestamp,
+                        r.agent_id,
+                        r.name,
+                        r.model,
+                        r.prompt_tokens,
+                        r.completion_tokens,
+                        r.cost,
+                        r.cost_source,
+                        r.trigger_event_id,
+                        r.payload_json,
+                        r.span_id,
+                        r.parent_span_id,
+                    )
+                )
+
+
+def _json_text(value: str) -> str:
+    return value
 
 
 def _root_document(root) -> dict:
