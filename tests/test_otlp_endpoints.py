@@ -5,7 +5,7 @@ and SQLite: run this file under both)."""
 import gzip
 import uuid
 import zlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import orjson
@@ -211,6 +211,34 @@ def test_spans_of_a_trace_another_project_owns_are_refused_alone(
     theirs.refresh_from_db()
     assert theirs.project == other_project and theirs.llm_count == 2
     assert Event.objects.filter(session=theirs).exclude(project=other_project).count() == 0
+
+
+def test_span_fields_and_payload_text_round_trip_the_write_exactly(client, api_key):
+    """The rows reach Postgres by binary COPY with each payload as its JSON text (and SQLite
+    by its own path): what is read back is what was sent, byte for byte, typed as sent."""
+    tricky = 'quote " backslash \\ tab \t newline \n é 漢字 🙂 \u2028 {"not": "json"}'
+    message = ExportTraceServiceRequest()
+    spans = message.resource_spans.add().scope_spans.add().spans
+    trace_id = uuid.uuid4().bytes
+    root, child = spans.add(), spans.add()
+    for span, name in ((root, "agent run"), (child, tricky)):
+        span.trace_id, span.span_id, span.name = trace_id, uuid.uuid4().bytes[:8], name
+        span.start_time_unix_nano = 1_790_000_000_123_456_789
+        span.end_time_unix_nano = span.start_time_unix_nano + 1_500_000_000
+    child.parent_span_id = root.span_id
+    attributes = {"tool.name": tricky, "count": 7, "ratio": 0.25, "flag": True, "list": ["a", "\\"]}
+    _set_attributes(child.attributes, attributes)
+    for _ in range(2):  # the second write of the same spans (a retry) stores nothing
+        assert (
+            post(client, message.SerializeToString(), X_AGENTOPS_API_KEY=api_key).status_code == 200
+        )
+    (event,) = Event.objects.filter(span_id=child.span_id.hex())
+    assert event.name == tricky and event.event_type == "tools"
+    assert event.parent_span_id == root.span_id.hex()
+    assert event.init_timestamp == datetime(2026, 9, 21, 14, 13, 20, 123456, tzinfo=UTC)
+    assert event.end_timestamp - event.init_timestamp == timedelta(seconds=1.5)
+    assert event.payload["otel"]["attributes"] == attributes
+    assert Session.objects.get(id=uuid.UUID(bytes=trace_id)).tool_count == 1
 
 
 def test_a_bad_span_is_refused_its_neighbours_kept_in_json(client, api_key):
