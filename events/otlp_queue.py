@@ -49,6 +49,7 @@ from api.otlp.decode import (
     decode_export_request,
     screen_export_request,
 )
+from events import storage
 from events.models import OtlpBatch
 from events.otlp_ingest import FOREIGN_TRACE, TracesResult, ingest_traces, request_limits
 from events.spans import session_id_of
@@ -144,7 +145,7 @@ def accept(
         )
         if key is None:
             raise KeyRevoked
-        batch = OtlpBatch.objects.create(
+        batch_id = storage.backend().store_otlp_batch(
             project_id=project_id,
             key_id=key_id,
             received_at=now,
@@ -153,7 +154,7 @@ def accept(
             span_count=result.accepted_spans,
         )
         record_span_arrival(key_id, *key, now)
-        transaction.on_commit(partial(_send, batch.pk))
+        transaction.on_commit(partial(_send, batch_id))
     return result
 
 
@@ -205,8 +206,10 @@ def process_batch(
     group: list[OtlpBatch] = []
     try:
         with transaction.atomic():
-            pending = OtlpBatch.objects.select_for_update(skip_locked=True).filter(
-                done_at__isnull=True, failed_at__isnull=True
+            pending = (
+                OtlpBatch.objects.select_for_update(skip_locked=True)
+                .defer("body")
+                .filter(done_at__isnull=True, failed_at__isnull=True)
             )
             first = pending.filter(pk=batch_id).first()
             if first is None:
@@ -242,9 +245,10 @@ def _write(group: list[OtlpBatch], limits: Limits) -> TracesResult:
     parts = []
     offset = 0
     spans, rejected = [], []
+    bodies = storage.backend().otlp_batch_bodies([b.pk for b in group])
     for batch in group:
         decoded = decode_export_request(
-            bytes(batch.body), content_type=CONTENT_TYPES[batch.encoding], limits=limits
+            bodies[batch.pk], content_type=CONTENT_TYPES[batch.encoding], limits=limits
         )
         size = len(decoded.spans) + len(decoded.rejected)  # every position is in one of them
         for item in (*decoded.spans, *decoded.rejected):
@@ -305,10 +309,10 @@ def _record_failure(batch_id: int, exc: Exception) -> None:
     message = f"{type(exc).__name__}: {exc}"[:2000]
     if isinstance(exc, KeyRevoked):
         message = "its API key no longer exists"
-    batch = OtlpBatch.objects.filter(pk=batch_id).first()
-    if batch is None:
+    attempts = OtlpBatch.objects.filter(pk=batch_id).values_list("attempts", flat=True).first()
+    if attempts is None:
         return
-    attempts = batch.attempts + 1
+    attempts += 1
     gave_up = attempts >= MAX_ATTEMPTS or isinstance(exc, KeyRevoked)
     OtlpBatch.objects.filter(pk=batch_id).update(
         attempts=attempts, last_error=message, failed_at=timezone.now() if gave_up else None

@@ -14,6 +14,10 @@ module offers the same functions:
   race-free, insert the events, add them to the totals, apply a root span's session fields and
   tags, record the key's use; a trace missing from the answer is another project's. Raises
   `KeyRevoked` when the key was revoked by `received_at` (default `now`).
+- `store_otlp_batch(*, project_id, key_id, received_at, encoding, body, span_count) -> int`:
+  insert an accepted OTLP request's row (events.models.OtlpBatch) in the caller's transaction;
+  its id.
+- `otlp_batch_bodies(ids) -> {id: bytes}`: those batches' bodies.
 - `export_chunks(session_id) -> Iterator[(section index, bytes)]`: the session's export rows
   (events.rows.event_row's JSON) in EXPORT_SECTIONS order, joined by commas, streamed.
 - `timeline_rows(session_id, limit) -> list[(id text, event_type, init, end, name, model,

@@ -531,6 +531,51 @@ def _root_document(root) -> dict:
     }
 
 
+# --- The queued OTLP write's batches (events/otlp_queue.py) ----------------------------------
+# A request's body (~0.5 MB for 512 spans) travels as a binary parameter and comes back as a
+# binary result. Through Django's client-side binding it was quoted into the SQL text as hex
+# (twice its size, parsed back by the server) and read back as hex: per 1 MB body, 7-9 ms of
+# Python + 16-18 ms of Postgres to insert and ~3 + 4-5 ms to read, against ~0.8 + 3.5 and
+# ~1 + 1 this way (64 inserts and reads of a 1 MB body each way, 2026-12-01; BENCHMARKS.md §5).
+
+_INSERT_OTLP_BATCH_SQL = """
+INSERT INTO events_otlp_batch (
+    project_id, key_id, received_at, encoding, body, span_count, attempts, last_error,
+    refused_spans
+) VALUES (
+    %(project_id)s, %(key_id)s, %(received_at)s, %(encoding)s, %(body)s, %(span_count)s, 0, '', 0
+)
+RETURNING id
+"""
+
+
+def store_otlp_batch(*, project_id, key_id, received_at, encoding, body, span_count) -> int:
+    """Insert an accepted request's OtlpBatch row (in the caller's transaction); its id."""
+    with server_binding_cursor() as cursor:
+        cursor.execute(
+            _INSERT_OTLP_BATCH_SQL,
+            {
+                "project_id": project_id,
+                "key_id": key_id,
+                "received_at": received_at,
+                "encoding": encoding,
+                "body": bytes(body),
+                "span_count": span_count,
+            },
+        )
+        return cursor.fetchone()[0]
+
+
+def otlp_batch_bodies(ids) -> dict[int, bytes]:
+    """{id: body} of these OTLP batches, read as binary."""
+    with server_binding_cursor() as cursor:
+        raw = getattr(cursor, "cursor", cursor)  # Django's wrapper has no `binary` argument
+        raw.execute(
+            "SELECT id, body FROM events_otlp_batch WHERE id = ANY(%s)", [list(ids)], binary=True
+        )
+        return {pk: bytes(body) for pk, body in raw.fetchall()}
+
+
 # --- Partitions (events/storage/partitions.py) -----------------------------------------------
 
 

@@ -155,6 +155,30 @@ def write_traces(traces, *, project_id, key_id, now, received_at=None) -> dict:
     return written
 
 
+def store_otlp_batch(*, project_id, key_id, received_at, encoding, body, span_count) -> int:
+    """What postgres.store_otlp_batch does, through the ORM."""
+    from events.models import OtlpBatch
+
+    return OtlpBatch.objects.create(
+        project_id=project_id,
+        key_id=key_id,
+        received_at=received_at,
+        encoding=encoding,
+        body=body,
+        span_count=span_count,
+    ).pk
+
+
+def otlp_batch_bodies(ids) -> dict[int, bytes]:
+    """{id: body} of these OTLP batches."""
+    from events.models import OtlpBatch
+
+    return {
+        pk: bytes(body)
+        for pk, body in OtlpBatch.objects.filter(pk__in=list(ids)).values_list("pk", "body")
+    }
+
+
 def export_chunks(session_id) -> Iterator[tuple[int, bytes]]:
     for index, section in enumerate(EXPORT_SECTIONS):
         events = (

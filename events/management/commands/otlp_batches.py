@@ -35,6 +35,7 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write(f"failed: {summary.failed} batch(es)")
-        for batch in OtlpBatch.objects.filter(failed_at__isnull=False, done_at__isnull=True)[:20]:
+        failed = OtlpBatch.objects.filter(failed_at__isnull=False, done_at__isnull=True)
+        for batch in failed.defer("body")[:20]:
             self.stdout.write(f"  {batch.pk} ({batch.span_count} spans): {batch.last_error}")
         self.stdout.write(f"refused after acceptance: {summary.refused_spans} span(s)")
