@@ -311,13 +311,14 @@ ON CONFLICT (id) DO NOTHING
 # The rows themselves do not travel as one JSON document (the v2 path's way, above): at 512+
 # spans a request, Postgres parsing that document (~1 MB of JSON a request, then every field
 # converted out of it) was half its CPU for the write. They are COPYed in binary into a
-# temporary table of the transaction, each payload as the JSON text validation produced, and
-# the statement reads them from there: ~10-15 ms less Postgres CPU per 512 spans, ~1 ms more
-# Python (bench/otlp_queue_cpu.py; BENCHMARKS.md §5). Dropped at the end of the write, so that
-# two writes in one transaction (tests, a savepoint retried) each start empty; ON COMMIT DROP
-# covers a write that failed half way. Temporary and per transaction: PgBouncer's transaction
-# pooling keeps working.
-_SPAN_ROWS = "otlp_span_rows"
+# temporary table, each payload as the JSON text validation produced, and the statement reads
+# them from there: ~10-15 ms less Postgres CPU per 512 spans, ~1 ms more Python
+# (bench/otlp_queue_cpu.py; BENCHMARKS.md §5). The table is made once per connection and
+# emptied by every commit (ON COMMIT DELETE ROWS, a truncation with no catalog change): one
+# created and dropped per write left ~30 dead catalog rows each time. Emptied before each COPY
+# too, for two writes in one transaction (tests, a caller's atomic block). Its name carries
+# its version: a pooled server connection (PgBouncer) may still hold the previous layout.
+_SPAN_ROWS = "otlp_span_rows_v1"
 _SPAN_ROW_COLUMNS = (
     ("id", "uuid"),
     ("session_id", "uuid"),
@@ -337,9 +338,9 @@ _SPAN_ROW_COLUMNS = (
     ("parent_span_id", "text"),
 )
 _CREATE_SPAN_ROWS_SQL = (
-    f"CREATE TEMPORARY TABLE {_SPAN_ROWS} ("
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_SPAN_ROWS} ("
     + ", ".join(f"{name} {type_}" for name, type_ in _SPAN_ROW_COLUMNS)
-    + ") ON COMMIT DROP"
+    + ") ON COMMIT DELETE ROWS"
 )
 _COPY_SPAN_ROWS_SQL = f"COPY {_SPAN_ROWS} FROM STDIN (FORMAT BINARY)"
 
@@ -450,14 +451,15 @@ def write_traces(traces, *, project_id, key_id, now, received_at=None) -> dict:
         "used_before": now - LAST_USED_RESOLUTION,
         "traces": trace_document(traces),
     }
-    # Always a transaction (a savepoint inside the caller's): the rows' table lives in it.
+    # Always a transaction (a savepoint inside the caller's): the rows' table is emptied by its
+    # commit, and a refused write leaves nothing behind.
     with transaction.atomic(), server_binding_cursor() as cursor:
         cursor.execute(_CREATE_TRACE_SESSIONS_SQL, params)
         cursor.execute(_CREATE_SPAN_ROWS_SQL)
+        cursor.execute(f"DELETE FROM {_SPAN_ROWS}")
         _copy_span_rows(cursor, traces)
         cursor.execute(_WRITE_TRACES_SQL, params)
         key_live, written = cursor.fetchone()
-        cursor.execute(f"DROP TABLE {_SPAN_ROWS}")
     if not key_live:
         raise KeyRevoked
     if isinstance(written, str):  # json_agg arrives as text through some adapters
@@ -483,7 +485,7 @@ def trace_document(traces) -> str:
 
 
 def _copy_span_rows(cursor, traces) -> None:
-    """Every trace's rows into the transaction's otlp_span_rows, by binary COPY."""
+    """Every trace's rows into the connection's _SPAN_ROWS table, by binary COPY."""
     raw = getattr(cursor, "cursor", cursor)  # Django's wrapper, or psycopg's own cursor
     # A jsonb value goes over binary COPY as a version byte and its JSON text: the payload's
     # text is sent as it is, never decoded and dumped again.
@@ -534,9 +536,9 @@ def _root_document(root) -> dict:
 # --- The queued OTLP write's batches (events/otlp_queue.py) ----------------------------------
 # A request's body (~0.5 MB for 512 spans) travels as a binary parameter and comes back as a
 # binary result. Through Django's client-side binding it was quoted into the SQL text as hex
-# (twice its size, parsed back by the server) and read back as hex: per 1 MB body, 7-9 ms of
-# Python + 16-18 ms of Postgres to insert and ~3 + 4-5 ms to read, against ~0.8 + 3.5 and
-# ~1 + 1 this way (64 inserts and reads of a 1 MB body each way, 2026-12-01; BENCHMARKS.md §5).
+# (twice its size, parsed back by the server) and read back as hex: the answer to a 512-span
+# request cost 12-13 ms of Python + 9 ms of Postgres that way, 7-8 + 3.4 ms this way
+# (bench/otlp_queue_cpu.py, "queued: accept"; BENCHMARKS.md §5).
 
 _INSERT_OTLP_BATCH_SQL = """
 INSERT INTO events_otlp_batch (
