@@ -285,11 +285,10 @@ def summarize_new_event_ranges() -> int | None:
 # traces (and a COPY of their rows in between): the first creates the sessions that do not exist
 # yet (INSERT ... ON CONFLICT DO NOTHING: several processes may send a trace's first spans at
 # once, and a conflicting insert waits for the other's commit instead of failing); the second,
-# which starts after it and so
-# sees every session committed by then, keeps only the traces that are sessions of the grant's
-# project, inserts their events, adds the inserted rows to the totals, applies a root span's
-# session fields and records the key's use. A trace id another project owns matches no session
-# of ours: its spans are refused, never joined.
+# which starts after it and so sees every session committed by then, keeps only the traces that
+# are sessions of the grant's project, inserts their events, adds the inserted rows to the
+# totals, applies a root span's session fields and records the key's use. A trace id another
+# project owns matches no session of ours: its spans are refused, never joined.
 
 _CREATE_TRACE_SESSIONS_SQL = """
 INSERT INTO agent_sessions_session (
