@@ -66,7 +66,8 @@ class Session(models.Model):
     # (trace.metadata.*, agentops.legacy.*, dict tags, OpenInference session/user ids), and the
     # root span whole (events.spans.span_document's shape), so a mapping found wrong later can
     # be redone. An AgentOps session root is the session itself, not an event (§9), so this is
-    # its only home. root_span is null until the root arrives: "no root span yet".
+    # its only home; any other root is also an event, which holds it, and root_span stays null.
+    # metadata is null until the root arrives (a root sets it, {} at least): "no root span yet".
     metadata = models.JSONField(null=True, blank=True)
     root_span = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -241,6 +241,32 @@ def test_span_fields_and_payload_text_round_trip_the_write_exactly(client, api_k
     assert Session.objects.get(id=uuid.UUID(bytes=trace_id)).tool_count == 1
 
 
+def test_the_session_page_says_whether_the_root_span_came(client, api_key, project, alice):
+    """A plain OTel root is an event too (only an AgentOps session root is kept on the
+    session alone): the page must not call its trace rootless."""
+    message = ExportTraceServiceRequest()
+    spans = message.resource_spans.add().scope_spans.add().spans
+    trace_id, root_id = uuid.uuid4().bytes, uuid.uuid4().bytes[:8]
+    child = spans.add()
+    child.trace_id, child.span_id, child.parent_span_id = trace_id, uuid.uuid4().bytes[:8], root_id
+    child.name, child.start_time_unix_nano = "step", 1_790_000_000_000_000_000
+    child.end_time_unix_nano = child.start_time_unix_nano + 10**6
+    client.force_login(alice)
+    page = f"/p/{project.slug}/sessions/{uuid.UUID(bytes=trace_id)}/"
+
+    assert post(client, message.SerializeToString(), X_AGENTOPS_API_KEY=api_key).status_code == 200
+    assert "no root span received yet" in client.get(page).content.decode()
+
+    del spans[:]
+    root = spans.add()
+    root.trace_id, root.span_id, root.name = trace_id, root_id, "agent run"  # no AgentOps kind
+    root.start_time_unix_nano = child.start_time_unix_nano - 10**6
+    root.end_time_unix_nano = child.end_time_unix_nano + 10**6
+    assert post(client, message.SerializeToString(), X_AGENTOPS_API_KEY=api_key).status_code == 200
+    html = client.get(page).content.decode()
+    assert "no root span received yet" not in html and "agent run" in html
+
+
 def test_a_bad_span_is_refused_its_neighbours_kept_in_json(client, api_key):
     (request,) = trace_requests(LLM)
     document = to_otlp_json(to_protobuf(request))
